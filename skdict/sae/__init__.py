@@ -1,0 +1,8 @@
+"""The SAE family: ReLU (L1), TopK, BatchTopK and JumpReLU sparse autoencoders and transcoders."""
+
+from skdict.sae.batchtopk import BatchTopKSAE
+from skdict.sae.jumprelu import JumpReLUSAE
+from skdict.sae.relu import ReLUSAE
+from skdict.sae.topk import TopKSAE
+
+__all__ = ["BatchTopKSAE", "JumpReLUSAE", "ReLUSAE", "TopKSAE"]

@@ -1,0 +1,338 @@
+"""The scikit-learn face shared by every sparse autoencoder of skdict.
+
+:class:`BaseSparseAutoencoder` holds the parameters common to the family, the
+initialisation, ``fit``/``partial_fit``/``transform``/``inverse_transform``/
+``predict``/``score``, and the device rules. A concrete SAE only says which
+latents are active (``_support``) and what its sparsity penalty adds
+(``_sparsity_penalty``, and for learnable thresholds ``_probe_pairs`` /
+``_probe_grads``); :mod:`skdict.sae._step` does the rest.
+"""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+
+from skdict._array import DEVICES, device_of, get_namespace, is_cupy_array, resolve_device, to_device, to_numpy
+from skdict._validation import check_input, check_target, is_matrix_target
+from skdict.ops.adam import Adam
+from skdict.ops.atoms import normalize_rows
+from skdict.ops.geometric_median import geometric_median
+from skdict.sae._step import gather_codes, preactivations
+from skdict.sae._training import HISTORY_KEYS, run_epochs
+
+#: Rows of a random sample used for the geometric-median initialisation of b_dec.
+_MEDIAN_SAMPLE = 4096
+#: Upper bound on the elements of one (rows x n_components) block at inference.
+_TRANSFORM_BLOCK = 1 << 24
+
+
+class BaseSparseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Base class of the SAE family (not an estimator by itself).
+
+    Parameters common to all SAEs are documented on each concrete class.
+    """
+
+    _parameter_constraints: dict = {
+        "n_components": [Interval(Integral, 1, None, closed="left"), None],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "warmup_fraction": [Interval(Real, 0, 1, closed="both")],
+        "decay_fraction": [Interval(Real, 0, 1, closed="both")],
+        "max_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
+        "dead_after": [Interval(Integral, 1, None, closed="left")],
+        "device": [StrOptions(set(DEVICES))],
+        "warm_start": ["boolean"],
+        "verbose": ["verbose"],
+        "random_state": ["random_state"],
+    }
+
+    #: Names of activation parameters beyond the four linear ones (e.g. JumpReLU's threshold_).
+    _extra_parameters: tuple = ()
+    #: Which extra parameters live in pre-activation units (their Adam step is scaled by the data scale).
+    _preactivation_unit_parameters: tuple = ("encoder_bias_",)
+
+    def __init__(
+        self,
+        n_components=None,
+        *,
+        learning_rate=1e-3,
+        batch_size=256,
+        max_iter=30,
+        tol=1e-4,
+        n_iter_no_change=5,
+        warmup_fraction=0.05,
+        decay_fraction=0.2,
+        max_grad_norm=1.0,
+        dead_after=10_000,
+        device="auto",
+        warm_start=False,
+        verbose=0,
+        random_state=None,
+    ):
+        self.n_components = n_components
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.warmup_fraction = warmup_fraction
+        self.decay_fraction = decay_fraction
+        self.max_grad_norm = max_grad_norm
+        self.dead_after = dead_after
+        self.device = device
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------ hooks
+    def _check_hyperparameters(self, n_components):
+        """Checks that need the data (e.g. ``k <= n_components``); raise ValueError."""
+
+    def _init_extra_parameters(self, xp, dtype, n_components, rng):
+        """Initial values of ``_extra_parameters`` (a dict), given the data scale."""
+        return {}
+
+    def _support(self, A, training):
+        """Active pairs ``(rows, cols)`` (row-sorted) of the pre-activations ``A``."""
+        raise NotImplementedError
+
+    def _sparsity_penalty(self, A, rows, cols, n_rows):
+        """``(penalty, dpenalty/da on the support)``; the penalty is averaged over rows."""
+        return 0.0, 0.0
+
+    def _probe_pairs(self, A):
+        """Extra pairs where dL/dz is needed (e.g. a threshold's window), or ``None``."""
+        return None
+
+    def _probe_grads(self, A, rows, cols, dZ, n_rows):
+        """Gradients of extra parameters from dL/dz on the probe pairs."""
+        return {}
+
+    def _aux_support(self, A, dead_mask):
+        """Pairs for an auxiliary loss on dead latents (AuxK), or ``None``."""
+        return None
+
+    def _after_step(self, result):
+        """Projection or bookkeeping of the activation after each optimizer step."""
+
+    def _record_firing(self, columns, n_rows):
+        """Dead-latent clock: every latent ages by ``n_rows`` samples, those that fired reset to 0."""
+        xp = get_namespace(columns)
+        self._samples_since_fired += n_rows
+        fired = xp.bincount(columns, minlength=self._samples_since_fired.shape[0]) > 0
+        self._samples_since_fired[fired] = 0
+
+    # ------------------------------------------------------- fitted internals
+    def _params(self):
+        names = ("encoder_", "encoder_bias_", "components_", "decoder_bias_") + self._extra_parameters
+        return {name: getattr(self, name) for name in names}
+
+    def _centre(self):
+        return self.input_center_ if self.is_transcoder_ else self.decoder_bias_
+
+    def _dead_mask(self):
+        return self._samples_since_fired >= self.dead_after
+
+    @property
+    def _n_features_out(self):
+        return self.components_.shape[0]
+
+    def _resolve_n_components(self, n_features):
+        """``n_components=None`` means 8 latents per input feature (an 8x expansion)."""
+        return 8 * n_features if self.n_components is None else self.n_components
+
+    # ---------------------------------------------------------------- fitting
+    def _prepare(self, X, y, *, reset):
+        """Validate and place ``X`` (and a transcoder target) on the training device."""
+        X = check_input(self, X, reset=reset)
+        Y = check_target(y, X) if is_matrix_target(y) else None
+        if not reset:
+            if self.is_transcoder_ and Y is None:
+                raise ValueError(
+                    f"{type(self).__name__} was fitted as a transcoder (with a 2-D Y); pass Y of shape "
+                    f"(n_samples, {self.n_targets_}) again, or refit with warm_start=False."
+                )
+            if not self.is_transcoder_ and Y is not None:
+                raise ValueError(
+                    f"{type(self).__name__} was fitted as an SAE (no Y); refit with warm_start=False "
+                    "to train a transcoder."
+                )
+            if Y is not None and Y.shape[1] != self.n_targets_:
+                raise ValueError(f"Y has {Y.shape[1]} columns, but the transcoder was fitted with {self.n_targets_}.")
+            device = device_of(self.components_)
+        else:
+            device = resolve_device(self.device, X)
+        return to_device(X, device), to_device(Y, device)
+
+    def _initialize(self, X, Y):
+        """Set every fitted attribute from the first data seen (seeded by ``random_state``)."""
+        xp = get_namespace(X)
+        dtype = X.dtype
+        self.is_transcoder_ = Y is not None
+        target = X if Y is None else Y
+        self.n_targets_ = target.shape[1]
+        n_components = self._resolve_n_components(X.shape[1])
+        self._check_hyperparameters(n_components)
+        rng = check_random_state(self.random_state)
+        self._rng = rng
+
+        sample = rng.choice(X.shape[0], size=min(X.shape[0], _MEDIAN_SAMPLE), replace=False)
+        sample = xp.asarray(np.sort(sample))
+        self.decoder_bias_ = geometric_median(target[sample])
+        self.input_center_ = geometric_median(X[sample]) if self.is_transcoder_ else None
+
+        atoms = normalize_rows(rng.standard_normal((n_components, self.n_targets_)))
+        self.components_ = xp.asarray(atoms, dtype=dtype)
+        if self.is_transcoder_:
+            encoder = normalize_rows(rng.standard_normal((n_components, X.shape[1])))
+            self.encoder_ = xp.asarray(encoder, dtype=dtype)
+        else:
+            self.encoder_ = self.components_.copy()  # W_enc initialised as W_dec^T
+        self.encoder_bias_ = xp.zeros(n_components, dtype=dtype)
+
+        # Data scales: Adam moves every parameter by about the learning rate per step,
+        # so parameters measured in data units (biases, thresholds) get their step
+        # multiplied by the data's per-coordinate RMS. This is what normalising the
+        # data would do, without changing the units of the fitted model.
+        centred = X[sample] - self._centre()
+        scale_in = float(xp.sqrt(xp.mean(centred * centred))) or 1.0
+        centred_out = target[sample] - self.decoder_bias_
+        scale_out = float(xp.sqrt(xp.mean(centred_out * centred_out))) or 1.0
+        self._data_scale = scale_in
+        for name, value in self._init_extra_parameters(xp, dtype, n_components, rng).items():
+            setattr(self, name, value)
+        self._lr_scales = {name: scale_in for name in self._preactivation_unit_parameters}
+        self._lr_scales["decoder_bias_"] = scale_out
+
+        self._adam = Adam(self._params())
+        self._samples_since_fired = xp.zeros(n_components, dtype=xp.int64)
+        self.history_ = {key: [] for key in HISTORY_KEYS}
+        self.n_iter_ = 0
+
+    def _is_initialized(self):
+        return hasattr(self, "components_")
+
+    def fit(self, X, y=None):
+        """Train the SAE on ``X`` (or a transcoder from ``X`` to ``Y``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Activations; NumPy or CuPy (see ``device``).
+        y : None, 1-D array or 2-D array of shape (n_samples, n_targets)
+            ``None`` or a 1-D label vector (ignored, as scikit-learn's Pipeline
+            passes labels to every step): train an SAE that reconstructs ``X``.
+            A 2-D ``Y``: train a transcoder that encodes ``X`` and reconstructs ``Y``.
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
+        resume = self.warm_start and self._is_initialized()
+        X, Y = self._prepare(X, y, reset=not resume)
+        if not resume:
+            self._initialize(X, Y)
+        self.n_iter_ = run_epochs(self, X, Y, n_epochs=self.max_iter, scheduled=True, early_stopping=True)
+        return self
+
+    def partial_fit(self, X, y=None):
+        """One epoch over a chunk of a stream; initialises on the first call.
+
+        The learning rate is constant (no warmup or decay: a stream has no known
+        horizon); Adam's state and the dead-latent counters carry over between calls.
+        """
+        if not self._is_initialized():
+            self._validate_params()
+            X, Y = self._prepare(X, y, reset=True)
+            self._initialize(X, Y)
+        else:
+            X, Y = self._prepare(X, y, reset=False)
+        self.n_iter_ += run_epochs(self, X, Y, n_epochs=1, scheduled=False, early_stopping=False)
+        return self
+
+    # -------------------------------------------------------------- inference
+    def _encode_blocks(self, X):
+        """Yield ``(start, stop, CodeMatrix)`` over row blocks of a validated, on-device ``X``."""
+        rows_per_block = max(1, _TRANSFORM_BLOCK // self.components_.shape[0])
+        params = self._params()
+        centre = self._centre()
+        for start in range(0, X.shape[0], rows_per_block):
+            stop = min(start + rows_per_block, X.shape[0])
+            A, _ = preactivations(params, X[start:stop], centre)
+            rows, cols = self._support(A, training=False)
+            yield start, stop, gather_codes(A, rows, cols)
+
+    def _on_model_device(self, X):
+        check_is_fitted(self)
+        X = check_input(self, X, reset=False)
+        return X, to_device(X, device_of(self.components_))
+
+    @staticmethod
+    def _like_input(result, X_in):
+        """Return ``result`` as the same kind of array as the caller's input."""
+        return result if is_cupy_array(X_in) else to_numpy(result)
+
+    def transform(self, X):
+        """Sparse codes :math:`z` of ``X``, a dense array of shape (n_samples, n_components)."""
+        X_in, X = self._on_model_device(X)
+        xp = get_namespace(X)
+        codes = xp.zeros((X.shape[0], self.components_.shape[0]), dtype=X.dtype)
+        for start, stop, Z in self._encode_blocks(X):
+            codes[start:stop] = Z.to_dense()
+        return self._like_input(codes, X_in)
+
+    def inverse_transform(self, X):
+        """Reconstruction :math:`\\hat y = z W_{dec} + b_{dec}` from codes of shape (n_samples, n_components)."""
+        check_is_fitted(self)
+        xp_in_cupy = is_cupy_array(X)
+        codes = X if xp_in_cupy else np.asarray(X)
+        if codes.ndim != 2 or codes.shape[1] != self.components_.shape[0]:
+            raise ValueError(
+                f"inverse_transform expects codes of shape (n_samples, {self.components_.shape[0]}), "
+                f"got shape {codes.shape}."
+            )
+        codes = to_device(codes, device_of(self.components_)).astype(self.components_.dtype, copy=False)
+        reconstruction = codes @ self.components_ + self.decoder_bias_
+        return reconstruction if xp_in_cupy else to_numpy(reconstruction)
+
+    def predict(self, X):
+        """Reconstruction of the target from ``X``: of ``X`` for an SAE, of ``Y`` for a transcoder."""
+        X_in, X = self._on_model_device(X)
+        xp = get_namespace(X)
+        out = xp.empty((X.shape[0], self.n_targets_), dtype=X.dtype)
+        for start, stop, Z in self._encode_blocks(X):
+            out[start:stop] = Z.dot(self.components_) + self.decoder_bias_
+        return self._like_input(out, X_in)
+
+    def score(self, X, y=None):
+        """Explained variance of the reconstruction, :math:`1 - \\sum\\|y-\\hat y\\|^2 / \\sum\\|y-\\bar y\\|^2`.
+
+        The target is ``X`` for an SAE (``y`` ignored) and the 2-D ``y`` for a transcoder.
+        :math:`\\bar y` is the per-feature mean over the samples scored.
+        """
+        from skdict.metrics import explained_variance
+
+        check_is_fitted(self)
+        if self.is_transcoder_:
+            if not is_matrix_target(y):
+                raise ValueError(f"{type(self).__name__} is a transcoder: score(X, Y) needs the 2-D target Y.")
+            target = check_target(y, check_input(self, X, reset=False))
+        else:
+            target = check_input(self, X, reset=False)
+        return explained_variance(target, self.predict(X))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        tags.input_tags.sparse = False
+        return tags

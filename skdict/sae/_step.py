@@ -1,0 +1,156 @@
+"""One minibatch of SAE training: forward pass, loss and hand-written gradients.
+
+Notation (per minibatch of :math:`B` rows):
+
+.. math::
+
+    \\tilde x = x - c, \\quad a = \\tilde x W_{enc}^\\top + b_{enc}, \\quad
+    z = \\sigma(a), \\quad \\hat y = z W_{dec} + b_{dec},
+
+    L = \\frac{1}{B} \\sum_n \\tfrac12 \\|\\hat y_n - y_n\\|^2 + P(a) + \\alpha_{aux} L_{aux},
+
+where :math:`c = b_{dec}` for an SAE (:math:`y = x`, the tied pre-bias
+:math:`b_{pre}`) and a fixed input centre for a transcoder. Every activation
+:math:`\\sigma` of the family is the identity on its support :math:`S` and zero
+elsewhere, so the estimator only says which pairs :math:`(n, j)` are active and
+what its penalty :math:`P` adds; the linear algebra lives here, once.
+
+Only :math:`\\tilde x W_{enc}^\\top` is a dense (B x n_components) product. Codes,
+decoding and every weight gradient go through :class:`~skdict.ops.codes.CodeMatrix`
+and :func:`~skdict.ops.codes.sampled_row_dots`, O(nnz x n_features).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from skdict._array import get_namespace
+from skdict.ops.codes import CodeMatrix, sampled_row_dots
+
+
+def preactivations(params, X, centre):
+    """:math:`a = (x - c) W_{enc}^\\top + b_{enc}` and the centred input :math:`\\tilde x`."""
+    X_centred = X - centre
+    A = X_centred @ params["encoder_"].T
+    A += params["encoder_bias_"]
+    return A, X_centred
+
+
+def gather_codes(A, rows, cols):
+    """The code matrix :math:`z = a` on the support ``(rows, cols)``, zero elsewhere."""
+    return CodeMatrix(rows, cols, A[rows, cols], A.shape)
+
+
+@dataclass
+class StepResult:
+    """What one forward/backward pass reports to the training loop."""
+
+    loss: float
+    squared_error: float
+    n_active: int
+    active_columns: object
+    grads: dict = field(repr=False)
+
+
+def loss_and_grads(model, params, X, Y, *, centre, tied, dead_mask=None):
+    """Loss of one minibatch and its gradient with respect to every parameter.
+
+    Parameters
+    ----------
+    model : SAE estimator
+        Provides the activation hooks ``_support``, ``_sparsity_penalty``,
+        ``_probe_pairs``, ``_probe_grads`` and ``_aux_support`` (see
+        :class:`skdict.sae._base.BaseSparseAutoencoder`).
+    params : dict of str to array
+        ``encoder_`` (m, d_in), ``encoder_bias_`` (m,), ``components_`` (m, d_out),
+        ``decoder_bias_`` (d_out,) and any extra parameter of the activation.
+    X : array of shape (B, d_in)
+    Y : array of shape (B, d_out)
+        The reconstruction target (``X`` itself for an SAE).
+    centre : array of shape (d_in,)
+        :math:`c`, subtracted from ``X`` before encoding.
+    tied : bool
+        Whether :math:`c` is the trainable ``decoder_bias_`` (an SAE).
+    dead_mask : bool array of shape (m,) or None
+        Latents counted as dead, for the auxiliary loss.
+
+    Returns
+    -------
+    StepResult
+    """
+    xp = get_namespace(X)
+    n_rows = X.shape[0]
+    W_dec = params["components_"]
+
+    A, X_centred = preactivations(params, X, centre)
+    rows, cols = model._support(A, training=True)
+    Z = gather_codes(A, rows, cols)
+    residual = Z.dot(W_dec)
+    residual += params["decoder_bias_"]
+    residual -= Y
+    squared_error = float(xp.sum(residual * residual))
+    penalty, penalty_grad = model._sparsity_penalty(A, rows, cols, n_rows)
+    loss = 0.5 * squared_error / n_rows + penalty
+
+    G = residual / n_rows  # dL/dy_hat
+    grad_dec = Z.tdot(G)
+    grad_dec_bias = xp.sum(G, axis=0)
+
+    probe = model._probe_pairs(A)
+    pair_rows, pair_cols = rows, cols
+    if probe is not None:
+        pair_rows = xp.concatenate([rows, probe[0]])
+        pair_cols = xp.concatenate([cols, probe[1]])
+    dZ = sampled_row_dots(G, W_dec, pair_rows, pair_cols)
+    dA_values = [dZ[: rows.shape[0]] + penalty_grad]
+    dA_rows, dA_cols = [rows], [cols]
+
+    extra_grads = {}
+    if probe is not None:
+        extra_grads = model._probe_grads(A, probe[0], probe[1], dZ[rows.shape[0] :], n_rows)
+
+    aux = model._aux_support(A, dead_mask) if dead_mask is not None else None
+    if aux is not None:
+        aux_rows, aux_cols = aux
+        Z_aux = gather_codes(A, aux_rows, aux_cols)
+        # L_aux = 1/(2B) sum ||e_hat - e||^2 with e = y - y_hat held fixed (detached)
+        # and e_hat = z_aux W_dec without any bias (Gao et al., 2024, AuxK).
+        aux_residual = Z_aux.dot(W_dec)
+        aux_residual += residual
+        coef = model.aux_coef
+        loss += coef * 0.5 * float(xp.sum(aux_residual * aux_residual)) / n_rows
+        G_aux = (coef / n_rows) * aux_residual
+        grad_dec += Z_aux.tdot(G_aux)
+        dA_values.append(sampled_row_dots(G_aux, W_dec, aux_rows, aux_cols))
+        dA_rows.append(aux_rows)
+        dA_cols.append(aux_cols)
+
+    if len(dA_values) > 1:
+        order = xp.argsort(xp.concatenate(dA_rows), kind="stable")
+        dA = CodeMatrix(
+            xp.concatenate(dA_rows)[order],
+            xp.concatenate(dA_cols)[order],
+            xp.concatenate(dA_values)[order],
+            A.shape,
+        )
+    else:
+        dA = CodeMatrix(rows, cols, dA_values[0], A.shape)
+
+    grad_enc_bias = dA.column_sums()
+    grads = {
+        "encoder_": dA.tdot(X_centred),
+        "encoder_bias_": grad_enc_bias,
+        "components_": grad_dec,
+        "decoder_bias_": grad_dec_bias,
+    }
+    if tied:
+        # x_centred = x - b_dec, so dL/db_dec also gets -sum_n dA_n W_enc.
+        grads["decoder_bias_"] = grad_dec_bias - grad_enc_bias @ params["encoder_"]
+    grads.update(extra_grads)
+    return StepResult(
+        loss=loss,
+        squared_error=squared_error,
+        n_active=int(rows.shape[0]),
+        active_columns=cols,
+        grads=grads,
+    )

@@ -1,0 +1,134 @@
+"""ReLU sparse autoencoder with an L1 penalty (Bricken et al., 2023; Cunningham et al., 2023)."""
+
+from __future__ import annotations
+
+from numbers import Real
+
+from sklearn.utils._param_validation import Interval
+
+from skdict._array import get_namespace
+from skdict.sae._base import BaseSparseAutoencoder
+
+
+class ReLUSAE(BaseSparseAutoencoder):
+    """Sparse autoencoder with ReLU codes and an L1 penalty.
+
+    .. math::
+
+        z = \\mathrm{ReLU}((x - b_{dec}) W_{enc}^\\top + b_{enc}), \\qquad
+        L = \\frac{1}{B}\\sum_n \\tfrac12\\|x_n - \\hat x_n\\|^2 + \\alpha \\|z_n\\|_1 .
+
+    With unit-norm atoms this is scikit-learn's sparse-coding objective
+    (:math:`\\tfrac12\\|x - zD\\|^2 + \\alpha\\|z\\|_1`) with an amortised encoder,
+    so ``alpha`` means what it means in :class:`sklearn.linear_model.Lasso`
+    (per sample, in the units of ``X``).
+
+    Parameters
+    ----------
+    n_components : int or None, default=None
+        Number of latents; ``None`` means ``8 * n_features``.
+    alpha : float, default=0.1
+        L1 weight :math:`\\alpha`, in the units of ``X``.
+    learning_rate : float, default=1e-3
+        Adam's step size :math:`\\eta`; biases move :math:`\\eta` times the data's RMS scale.
+    batch_size : int, default=256
+    max_iter : int, default=30
+        Epochs.
+    tol : float, default=1e-4
+        Early stopping: relative improvement of the epoch loss counted as progress.
+    n_iter_no_change : int, default=5
+        Epochs without progress before stopping.
+    warmup_fraction, decay_fraction : float, default=0.05, 0.2
+        Linear warmup over the first, and linear decay over the last, fraction of steps.
+    max_grad_norm : float or None, default=1.0
+        Clip the global gradient norm (``None``: no clipping).
+    dead_after : int, default=10_000
+        A latent that has not fired for this many training samples is dead.
+    device : {"auto", "cpu", "cuda"}, default="auto"
+        ``"auto"`` trains where the input lives; ``"cuda"`` moves NumPy input to the GPU.
+    warm_start : bool, default=False
+        Continue from the current parameters and optimizer state on ``fit``.
+    verbose : int, default=0
+        Print a progress bar (tqdm if installed) with loss, explained variance, L0 and dead fraction.
+    random_state : int, RandomState or None, default=None
+
+    Attributes
+    ----------
+    components_ : array of shape (n_components, n_targets)
+        Decoder atoms :math:`W_{dec}` as unit rows.
+    encoder_ : array of shape (n_components, n_features)
+        Encoder rows :math:`W_{enc}`.
+    encoder_bias_ : array of shape (n_components,)
+    decoder_bias_ : array of shape (n_targets,)
+        :math:`b_{dec}` (the pre-bias :math:`b_{pre}` of an SAE), initialised at the geometric median.
+    input_center_ : array of shape (n_features,) or None
+        Fixed centre subtracted from ``X`` by a transcoder (``None`` for an SAE).
+    is_transcoder_ : bool
+    n_targets_ : int
+    history_ : dict of lists
+        Per epoch: ``loss``, ``explained_variance``, ``l0``, ``dead_fraction``.
+    n_iter_ : int
+        Epochs run.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Defined when ``X`` has string column names.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skdict import ReLUSAE
+    >>> X = np.random.default_rng(0).normal(size=(500, 16))
+    >>> sae = ReLUSAE(n_components=64, alpha=0.1, random_state=0).fit(X)
+    >>> sae.transform(X).shape
+    (500, 64)
+    """
+
+    _parameter_constraints = {
+        **BaseSparseAutoencoder._parameter_constraints,
+        "alpha": [Interval(Real, 0, None, closed="left")],
+    }
+
+    def __init__(
+        self,
+        n_components=None,
+        *,
+        alpha=0.1,
+        learning_rate=1e-3,
+        batch_size=256,
+        max_iter=30,
+        tol=1e-4,
+        n_iter_no_change=5,
+        warmup_fraction=0.05,
+        decay_fraction=0.2,
+        max_grad_norm=1.0,
+        dead_after=10_000,
+        device="auto",
+        warm_start=False,
+        verbose=0,
+        random_state=None,
+    ):
+        super().__init__(
+            n_components,
+            learning_rate=learning_rate,
+            batch_size=batch_size,
+            max_iter=max_iter,
+            tol=tol,
+            n_iter_no_change=n_iter_no_change,
+            warmup_fraction=warmup_fraction,
+            decay_fraction=decay_fraction,
+            max_grad_norm=max_grad_norm,
+            dead_after=dead_after,
+            device=device,
+            warm_start=warm_start,
+            verbose=verbose,
+            random_state=random_state,
+        )
+        self.alpha = alpha
+
+    def _support(self, A, training):
+        return get_namespace(A).nonzero(A > 0)
+
+    def _sparsity_penalty(self, A, rows, cols, n_rows):
+        xp = get_namespace(A)
+        penalty = self.alpha * float(xp.sum(A[rows, cols])) / n_rows
+        return penalty, self.alpha / n_rows
