@@ -48,3 +48,9 @@ class EpochProgress:
     def close(self):
         if self._bar is not None:
             self._bar.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()

@@ -85,4 +85,5 @@ def is_matrix_target(y):
     """
     if y is None:
         return False
-    return getattr(y, "ndim", np.ndim(y)) == 2
+    ndim = getattr(y, "ndim", None)
+    return (np.asarray(y).ndim if ndim is None else ndim) == 2

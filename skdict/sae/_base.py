@@ -298,7 +298,7 @@ class BaseSparseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         codes = X if xp_in_cupy else np.asarray(X)
         if codes.ndim != 2 or codes.shape[1] != self.components_.shape[0]:
             raise ValueError(
-                f"inverse_transform expects codes of shape (n_samples, {self.components_.shape[0]}), "
+                f"inverse_transform expects codes of shape (n_samples, n_components={self.components_.shape[0]}), "
                 f"got shape {codes.shape}."
             )
         codes = to_device(codes, device_of(self.components_)).astype(self.components_.dtype, copy=False)

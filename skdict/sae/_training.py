@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from skdict._array import get_namespace
 from skdict._progress import EpochProgress
 from skdict.exceptions import TrainingDivergedError
@@ -37,7 +39,12 @@ def _total_variance(Y):
 
 
 def _diverged(model, where, value, snapshot, params):
-    """Keep finite parameters and raise the error that says what to lower."""
+    """Keep finite parameters and raise the error that says what to lower.
+
+    Parameters are checked after every step, so either they are still finite
+    (the loss or gradient overflowed) or the last step broke them, and the
+    snapshot taken at the start of the epoch (finite by the same check) is restored.
+    """
     if not _all_finite(params):
         for name, saved in snapshot.items():
             params[name][...] = saved
@@ -70,6 +77,8 @@ def _train_step(model, params, Xb, Yb, lr_factor, snapshot, where):
     rates = {name: base * model._lr_scales.get(name, 1.0) for name in grads}
     model._adam.step(params, grads, rates)
     normalize_rows(params["components_"], out=params["components_"])
+    if not _all_finite(params):
+        _diverged(model, where, "parameters after the update", snapshot, params)
     model._record_firing(result.active_columns, Xb.shape[0])
     model._after_step(result)
     return result
@@ -106,7 +115,9 @@ def run_epochs(model, X, Y, *, n_epochs, scheduled, early_stopping):
     params = model._params()
     progress = EpochProgress(n_epochs, enabled=model.verbose > 0, description=type(model).__name__)
     best_loss, stale, n_run, step = math.inf, 0, 0, 0
-    try:
+    # Overflow is detected explicitly (finite loss and gradient at every step), so
+    # NumPy's floating-point warnings would only duplicate the divergence error.
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"), progress:
         for epoch in range(n_epochs):
             snapshot = {name: p.copy() for name, p in params.items()}
             order = xp.asarray(model._rng.permutation(n_samples))
@@ -143,6 +154,4 @@ def run_epochs(model, X, Y, *, n_epochs, scheduled, early_stopping):
                     stale += 1
                     if stale >= model.n_iter_no_change:
                         break
-    finally:
-        progress.close()
     return n_run
