@@ -1,0 +1,179 @@
+"""The main job, ``python -m skdict``: options, tables and files, run in-process with --quick."""
+
+import contextlib
+import io
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from skdict import TopKSAE, _report
+from skdict.__main__ import main
+
+ALL_METHODS = ["TopKSAE", "BatchTopKSAE", "ReLUSAE", "JumpReLUSAE"]
+OPTIONS = ["--quick", "--seed", "--output-dir", "--methods", "--device"]
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def parse_tables(text):
+    """``{dataset: {method: [cells...]}}`` from the printed report.
+
+    A table is: a title line ``name: description``, a rule, the header, a rule,
+    one line per method, a rule.
+    """
+    lines = text.splitlines()
+    tables = {}
+    i = 0
+    while i < len(lines):
+        if i + 3 < len(lines) and lines[i + 1].startswith("---") and lines[i + 3].startswith("---"):
+            name = lines[i].split(":", 1)[0]
+            rows = {}
+            j = i + 4
+            while j < len(lines) and not lines[j].startswith("---"):
+                cells = lines[j].split()
+                rows[cells[0]] = cells[1:]
+                j += 1
+            tables[name] = rows
+            i = j + 1
+        else:
+            i += 1
+    return tables
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    """One --quick run shared by the tests that read its output."""
+    out = tmp_path_factory.mktemp("report")
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        status = main(["--quick", "--seed", "0", "--device", "cpu", "--output-dir", str(out)])
+    return status, stdout.getvalue(), out
+
+
+def test_help_exits_zero_and_lists_every_option(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["--help"])
+    assert info.value.code == 0
+    text = capsys.readouterr().out
+    for option in OPTIONS:
+        assert option in text
+    for name in ALL_METHODS:
+        assert name in text
+    assert "skdict_report" in text  # the default output directory is stated
+
+
+def test_module_entry_point_runs():
+    """``python -m skdict --help`` works as a command, not only in-process."""
+    done = subprocess.run(
+        [sys.executable, "-m", "skdict", "--help"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert "--quick" in done.stdout
+
+
+def test_quick_run_prints_one_finite_row_per_method(quick_run):
+    status, text, _ = quick_run
+    assert status == 0
+    tables = parse_tables(text)
+    assert list(tables) == ["synthetic", "digits"]
+    for name, rows in tables.items():
+        assert list(rows) == ALL_METHODS, name
+        for method, cells in rows.items():
+            ev, l0, dead, recovery, seconds = cells
+            for value in (ev, l0, dead, seconds):
+                assert math.isfinite(float(value)), (name, method, cells)
+            assert float(ev) <= 1.0
+            assert float(l0) > 0
+            assert 0.0 <= float(dead) <= 1.0
+            assert float(seconds) >= 0
+            if name == "digits":
+                assert recovery == "n/a"
+            else:
+                assert 0.0 <= float(recovery) <= 1.0
+
+
+def test_quick_run_numbers_are_sensible(quick_run):
+    _, text, _ = quick_run
+    tables = parse_tables(text)
+    synthetic, digits = tables["synthetic"], tables["digits"]
+    # TopK reconstructs most of the variance even with the quick sizes.
+    assert float(synthetic["TopKSAE"][0]) > 0.5
+    assert float(digits["TopKSAE"][0]) > 0.5
+    # TopK keeps at most k=2 (synthetic) and k=16 (digits) latents per sample.
+    assert float(synthetic["TopKSAE"][1]) <= 2.0
+    assert float(digits["TopKSAE"][1]) <= 16.0
+    # Every method of the family is actually sparse on digits (64 pixels, 128 latents).
+    for method in ALL_METHODS:
+        assert float(digits[method][1]) < 64
+
+
+def test_quick_run_writes_report_and_plots(quick_run):
+    _, text, out = quick_run
+    report = (out / "report.txt").read_text()
+    assert parse_tables(report) == parse_tables(text)
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        assert "plots skipped" in text
+    else:
+        pngs = sorted(p.name for p in out.glob("*.png"))
+        assert "training_curves.png" in pngs
+        assert "digits_TopKSAE_atoms.png" in pngs
+        for name in pngs:
+            assert f"plot written to {out / name}" in text
+            assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_methods_option_selects_case_insensitively(tmp_path, capsys):
+    status = main(["--quick", "--methods", "topksae", "--device", "cpu", "--output-dir", str(tmp_path)])
+    assert status == 0
+    tables = parse_tables(capsys.readouterr().out)
+    assert {name: list(rows) for name, rows in tables.items()} == {"synthetic": ["TopKSAE"], "digits": ["TopKSAE"]}
+
+
+def test_unknown_method_is_a_usage_error(tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["--methods", "TopKSAE,NoSuchSAE", "--output-dir", str(tmp_path)])
+    assert info.value.code == 2
+    assert "NoSuchSAE" in capsys.readouterr().err
+
+
+def test_without_matplotlib_the_plot_is_skipped(tmp_path, capsys, monkeypatch):
+    # A None entry in sys.modules makes ``import matplotlib.figure`` raise ImportError.
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
+    status = main(["--quick", "--methods", "TopKSAE", "--device", "cpu", "--output-dir", str(tmp_path)])
+    assert status == 0
+    text = capsys.readouterr().out
+    assert "plots skipped" in text and "pip install skdict[plot]" in text
+    assert not list(tmp_path.glob("*.png"))
+
+
+def test_a_failed_fit_is_a_row_and_a_nonzero_exit(tmp_path, capsys, monkeypatch):
+    def broken(problem, config):
+        return TopKSAE(k=problem.X.shape[1] * 100, n_components=4)  # k > n_components: fit raises
+
+    benchmark = _report.Benchmark(
+        "digits", _report.load_digits, (("TopKSAE", _report.sae(TopKSAE, k=4)), ("Broken", broken))
+    )
+    monkeypatch.setattr(_report, "BENCHMARKS", [benchmark])
+    status = main(["--quick", "--methods", "TopKSAE,Broken", "--device", "cpu", "--output-dir", str(tmp_path)])
+    assert status == 1
+    captured = capsys.readouterr()
+    rows = parse_tables(captured.out)["digits"]
+    assert rows["Broken"][:4] == ["nan", "nan", "nan", "n/a"]
+    assert math.isfinite(float(rows["TopKSAE"][0]))
+    assert "Broken failed: fit: ValueError" in captured.out
+    assert "1 fit(s) failed: Broken" in captured.err
+
+
+def test_cuda_without_a_usable_gpu_is_a_usage_error(tmp_path, capsys, monkeypatch):
+    import skdict._array
+
+    monkeypatch.setattr(skdict._array, "_cuda_status", lambda: (False, "CuPy is not installed."))
+    with pytest.raises(SystemExit) as info:
+        main(["--quick", "--device", "cuda", "--output-dir", str(tmp_path)])
+    assert info.value.code == 2
+    assert "pip install skdict[gpu]" in capsys.readouterr().err
