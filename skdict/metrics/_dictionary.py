@@ -9,6 +9,7 @@ from __future__ import annotations
 from numbers import Real
 
 from skdict._array import get_namespace
+from skdict.ops.atoms import normalize_rows
 from skdict.metrics._validation import _check_matrix, _check_same_n_dims
 
 # Largest number of cosines held at once by _max_abs_cosine (2**24 float64 = 128 MiB).
@@ -16,17 +17,8 @@ _BLOCK_ELEMENTS = 2**24
 
 
 def _unit_rows(D):
-    r"""Return ``D`` with each row scaled to unit Euclidean norm; zero rows stay zero.
-
-    Rows are first divided by their largest absolute entry, so the norm neither
-    underflows nor overflows: :math:`d_i / \lVert d_i \rVert_2` is computed for
-    rows of any scale, and a positive rescaling of a row does not change the result.
-    """
-    xp = get_namespace(D)
-    peak = xp.max(xp.abs(D), axis=1, keepdims=True)
-    D = D / xp.where(peak > 0, peak, 1)
-    norms = xp.sqrt(xp.sum(D * D, axis=1, keepdims=True))
-    return D / xp.where(norms > 0, norms, 1)
+    """``D`` with every nonzero row scaled to unit norm, whatever its scale; zero rows stay zero."""
+    return normalize_rows(D, eps=0.0)
 
 
 def _max_abs_cosine(A, B, *, exclude_diagonal=False):

@@ -8,22 +8,30 @@ from skdict._array import get_namespace
 def normalize_rows(D, *, out=None, eps=None):
     """Scale each row of ``D`` to unit Euclidean norm (zero rows stay zero).
 
+    Each row is first divided by its largest absolute entry, so the norm
+    neither overflows nor underflows: rows of any finite scale are normalised,
+    and a positive rescaling of a row does not change the result.
+
     Parameters
     ----------
     D : array of shape (n_atoms, n_dims)
     out : array or None
         Where to write the result (``out=D`` normalises in place).
     eps : float or None
-        Rows with a norm below ``eps`` are left unscaled; default: the dtype's tiny.
+        Rows whose norm is at most ``eps`` are left unscaled; default: the
+        dtype's smallest normal number. ``eps=0`` normalises every nonzero row.
     """
     xp = get_namespace(D)
     if eps is None:
         eps = xp.finfo(D.dtype).tiny
-    norms = xp.sqrt(xp.sum(D * D, axis=1, keepdims=True))
-    norms = xp.where(norms > eps, norms, 1)
+    peak = xp.max(xp.abs(D), axis=1, keepdims=True)
+    scaled = D / xp.where(peak > 0, peak, 1)
+    relative_norm = xp.sqrt(xp.sum(scaled * scaled, axis=1, keepdims=True))  # in [1, sqrt(n_dims)] or 0
+    too_small = relative_norm * peak <= eps
+    result = xp.where(too_small, D, scaled / xp.where(relative_norm > 0, relative_norm, 1))
     if out is None:
-        return D / norms
-    xp.divide(D, norms, out=out)
+        return result
+    out[...] = result
     return out
 
 

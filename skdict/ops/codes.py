@@ -104,7 +104,7 @@ def sampled_row_dots(G, W, rows, cols):
     n_pairs = rows.shape[0]
     if n_pairs > DENSE_ABOVE * G.shape[0] * W.shape[0]:
         return (G @ W.T)[rows, cols]
-    dots = xp.empty(n_pairs, dtype=G.dtype)
+    dots = xp.empty(n_pairs, dtype=xp.result_type(G.dtype, W.dtype))  # as the dense branch gives
     block = max(1, _GATHER_BLOCK // max(G.shape[1], 1))
     for start in range(0, n_pairs, block):
         stop = min(start + block, n_pairs)

@@ -15,8 +15,8 @@ def learning_rate_factor(step, total_steps, *, warmup_fraction, decay_fraction):
     """
     if total_steps is None:
         return 1.0
-    n_warmup = math.ceil(warmup_fraction * total_steps)
-    n_decay = math.floor(decay_fraction * total_steps)
+    n_warmup = _whole_steps(warmup_fraction * total_steps, math.ceil)
+    n_decay = _whole_steps(decay_fraction * total_steps, math.floor)
     factor = 1.0
     if step < n_warmup:
         factor = (step + 1) / n_warmup
@@ -24,3 +24,9 @@ def learning_rate_factor(step, total_steps, *, warmup_fraction, decay_fraction):
     if n_decay > 0 and step >= decay_start:
         factor = min(factor, (total_steps - step) / n_decay)
     return factor
+
+
+def _whole_steps(count, rounding):
+    """Round a product such as ``0.07 * 100`` (= 7.000000000000001) to whole steps
+    after removing its floating-point error, so that ceil/floor see the intended value."""
+    return int(rounding(round(count, 9)))

@@ -118,6 +118,8 @@ def dictionaries(draw):
 def test_recovery_invariant_to_order_sign_and_scale_of_learned(case):
     true, learned, permutation, factors, threshold = case
     transformed = learned[permutation] * factors
+    # A subnormal row times a factor below one can underflow to the zero row.
+    assume(np.array_equal(transformed.any(axis=1), learned[permutation].any(axis=1)))
     # Rescaling moves a cosine by an ulp; a cosine sitting on the threshold may then cross it.
     assume(np.all(np.abs(_best_cosines(true, learned) - threshold) > 1e-9))
     assert gt_recovery(true, transformed, threshold) == gt_recovery(true, learned, threshold)

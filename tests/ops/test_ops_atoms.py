@@ -122,3 +122,12 @@ def test_remove_parallel_component_property(n_atoms, n_dims, grad_scale, seed):
     # a projection: applying it twice changes nothing more
     again = remove_parallel_component(grad.copy(), D)
     np.testing.assert_allclose(again, grad, rtol=1e-12, atol=1e-13 * size.max())
+
+
+@pytest.mark.parametrize("dtype, big", [(np.float32, 1e30), (np.float64, 1e300), (np.float64, 1e-300)])
+def test_normalize_rows_at_extreme_scales(dtype, big):
+    # the squared norm of these rows overflows (or underflows) in the dtype
+    D = (np.array([[3.0, 4.0], [-1.0, 0.0]]) * big).astype(dtype)
+    with np.errstate(over="raise", under="ignore"):
+        out = normalize_rows(D)
+    np.testing.assert_allclose(out, np.array([[0.6, 0.8], [-1.0, 0.0]]), rtol=1e-6)

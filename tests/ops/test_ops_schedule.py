@@ -71,3 +71,12 @@ def test_factor_rises_then_falls(total, warmup, decay):
     assert np.all(np.diff(f[: peak + 1]) >= 0)
     assert np.all(np.diff(f[peak:]) <= 0)
     assert f.max() == 1.0
+
+
+@pytest.mark.parametrize("total, fraction, n_steps", [(100, 0.07, 7), (100, 0.29, 29), (1000, 0.57, 570)])
+def test_step_counts_are_not_skewed_by_float_rounding(total, fraction, n_steps):
+    # 0.07 * 100 == 7.000000000000001 and 0.57 * 100 == 56.99999999999999 in floating point
+    f = factors(total, fraction, 0.0)
+    assert f[n_steps - 1] == 1.0 and f[n_steps - 2] < 1.0
+    f = factors(total, 0.0, fraction)
+    assert f[total - n_steps] == 1.0 and f[total - n_steps + 1] < 1.0
