@@ -1,0 +1,182 @@
+"""Batched matching pursuit through Gram-matrix updates, and its backward pass.
+
+Matching pursuit (Mallat & Zhang, 1993) on unit atoms :math:`\\hat d_j`, for each
+row :math:`r^0` of ``R`` and :math:`t = 1, \\dots, k`:
+
+.. math::
+
+    j_t = \\arg\\max_j |\\hat d_j^\\top r^{t-1}|, \\quad
+    \\hat z_t = \\hat d_{j_t}^\\top r^{t-1}, \\quad
+    r^t = r^{t-1} - \\hat z_t \\hat d_{j_t}.
+
+The correlations :math:`c = \\hat D r` are formed once, one (n x n_features x
+n_components) product, and then kept current without touching :math:`r`:
+:math:`c \\leftarrow c - \\hat z_t \\hat G_{j_t}` with :math:`\\hat G = \\hat D
+\\hat D^\\top`. A dictionary whose rows are not unit is normalised first, so
+the codes returned are those of the atoms as given,
+:math:`z = \\hat z / \\|d_j\\|`; zero atoms are never chosen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from skdict._array import get_namespace
+from skdict.ops.atoms import normalize_rows
+from skdict.ops.codes import CodeMatrix
+
+#: Largest (rows x n_components) block of correlations held at once.
+_BLOCK_ELEMENTS = 1 << 24
+
+
+@dataclass
+class MatchingPursuitTrace:
+    """The record of a batched pursuit, enough to decode and to differentiate it.
+
+    Attributes
+    ----------
+    indices : int array of shape (n, k)
+        :math:`j_t` per row and step.
+    values : array of shape (n, k)
+        Codes of the atoms as given, :math:`\\hat z_t / \\|d_{j_t}\\|`; zero for
+        the steps of a positive pursuit that stopped (no positive correlation left).
+    unit_values : array of shape (n, k)
+        :math:`\\hat z_t`, the codes of the unit atoms.
+    residual : array of shape (n, n_features)
+        :math:`r^k = r^0 - z D`.
+    n_components : int
+    """
+
+    indices: object
+    values: object
+    unit_values: object
+    residual: object
+    n_components: int
+
+    def codes(self):
+        """The code matrix :math:`z` (repeated atoms add up) as a :class:`CodeMatrix`."""
+        xp = get_namespace(self.values)
+        n, k = self.indices.shape
+        rows = xp.repeat(xp.arange(n, dtype=self.indices.dtype), k)
+        return CodeMatrix(rows, self.indices.ravel(), self.values.ravel(), (n, self.n_components))
+
+
+def _unit_atoms(D):
+    """Unit-norm copy of ``D`` and the reciprocal atom norms (0 for a zero atom)."""
+    xp = get_namespace(D)
+    norms = xp.sqrt(xp.sum(D * D, axis=1))
+    inverse = xp.where(norms > 0, 1.0 / xp.where(norms > 0, norms, 1), 0).astype(D.dtype)
+    return normalize_rows(D, eps=0.0), inverse
+
+
+def matching_pursuit(R, D, k, *, positive=False, gram=None):
+    """Run ``k`` steps of matching pursuit on every row of ``R`` at once.
+
+    Parameters
+    ----------
+    R : array of shape (n, n_features)
+        The signals :math:`r^0` (already centred: no bias is subtracted here).
+    D : array of shape (n_components, n_features)
+        Atoms as rows; normalised internally if they are not unit.
+    k : int
+        Number of steps (an atom may be chosen more than once; its codes add up).
+    positive : bool, default=False
+        Choose :math:`\\arg\\max_j \\hat d_j^\\top r` (signed) and stop a row,
+        with zero codes, once no correlation is positive: non-negative codes.
+        Otherwise choose by :math:`|\\hat d_j^\\top r|`, which maximises the
+        decrease :math:`\\hat z_t^2` of :math:`\\|r\\|^2` at every step.
+    gram : array of shape (n_components, n_components) or None
+        :math:`\\hat G = \\hat D \\hat D^\\top` of the *normalised* atoms, to reuse
+        across calls; computed when ``None``.
+
+    Returns
+    -------
+    MatchingPursuitTrace
+    """
+    xp = get_namespace(R, D)
+    unit_atoms, inverse_norms = _unit_atoms(D)
+    if gram is None:
+        gram = unit_atoms @ unit_atoms.T
+    n, m = R.shape[0], D.shape[0]
+    indices = xp.empty((n, k), dtype=xp.int64)
+    unit_values = xp.empty((n, k), dtype=R.dtype)
+    rows_per_block = max(1, _BLOCK_ELEMENTS // max(m, 1))
+    for start in range(0, n, rows_per_block):
+        stop = min(start + rows_per_block, n)
+        _pursue_block(R[start:stop], unit_atoms, gram, k, positive, indices[start:stop], unit_values[start:stop])
+    values = unit_values * inverse_norms[indices]
+    trace = MatchingPursuitTrace(indices, values, unit_values, None, m)
+    trace.residual = R - trace.codes().dot(D) if k else R.copy()
+    return trace
+
+
+def _pursue_block(R, unit_atoms, gram, k, positive, indices, unit_values):
+    """Fill ``indices`` and ``unit_values`` for one block of rows (in place)."""
+    xp = get_namespace(R)
+    correlations = R @ unit_atoms.T
+    rows = xp.arange(R.shape[0])
+    for t in range(k):
+        chosen = xp.argmax(correlations if positive else xp.abs(correlations), axis=1)
+        z = correlations[rows, chosen]
+        if positive:
+            z = xp.maximum(z, 0)
+        indices[:, t] = chosen
+        unit_values[:, t] = z
+        if t + 1 < k:
+            correlations -= z[:, None] * gram[chosen]
+
+
+def matching_pursuit_backward(trace, D, grad_residual):
+    """Gradients through a pursuit of ``L(r^k)`` with the choices :math:`j_t` held fixed.
+
+    With :math:`g_t = \\partial L / \\partial r^t` and :math:`d = \\hat d_{j_t}`,
+    one step back is
+
+    .. math::
+
+        r^{t-1} = r^t + \\hat z_t d, \\quad
+        \\delta_t = d^\\top g_t, \\quad
+        \\frac{\\partial L}{\\partial d} \\mathrel{+}= -\\hat z_t g_t - \\delta_t r^{t-1}, \\quad
+        g_{t-1} = g_t - \\delta_t d,
+
+    (:math:`\\delta_t = 0` on the stopped steps of a positive pursuit), so no
+    intermediate residual is stored: each is recovered from the next. The
+    gradient with respect to the unit atoms is finally taken through
+    :math:`\\hat d = d/\\|d\\|`: :math:`(I - \\hat d \\hat d^\\top) \\cdot / \\|d\\|`.
+
+    Parameters
+    ----------
+    trace : MatchingPursuitTrace
+        From :func:`matching_pursuit` on the same ``D``.
+    D : array of shape (n_components, n_features)
+    grad_residual : array of shape (n, n_features)
+        :math:`g_k = \\partial L / \\partial r^k`.
+
+    Returns
+    -------
+    grad_D : array of shape (n_components, n_features)
+    grad_R : array of shape (n, n_features)
+        :math:`\\partial L / \\partial r^0`.
+    """
+    xp = get_namespace(D, grad_residual)
+    unit_atoms, inverse_norms = _unit_atoms(D)
+    n, k = trace.indices.shape
+    rows = xp.arange(n, dtype=trace.indices.dtype)
+    ones = xp.ones(n, dtype=D.dtype)
+    grad_unit = xp.zeros_like(D)
+    g = grad_residual.copy()
+    r = trace.residual.copy()
+    for t in range(k - 1, -1, -1):
+        chosen = trace.indices[:, t]
+        z = trace.unit_values[:, t]
+        atoms = unit_atoms[chosen]
+        r += z[:, None] * atoms
+        delta = xp.sum(atoms * g, axis=1)
+        # a stopped positive step (z clipped to 0) passes nothing back through z
+        delta = xp.where(z != 0, delta, 0)
+        contribution = -(z[:, None] * g) - delta[:, None] * r
+        grad_unit += CodeMatrix(rows, chosen, ones, (n, D.shape[0])).tdot(contribution)
+        g -= delta[:, None] * atoms
+    radial = xp.sum(grad_unit * unit_atoms, axis=1, keepdims=True)
+    grad_D = (grad_unit - radial * unit_atoms) * inverse_norms[:, None]
+    return grad_D, g
