@@ -69,6 +69,12 @@ def _unit_atoms(D):
     return normalize_rows(D, eps=0.0), inverse
 
 
+def unit_gram(D):
+    """:math:`\\hat G = \\hat D \\hat D^\\top`, the Gram matrix of ``D``'s rows scaled to unit norm."""
+    unit_atoms, _ = _unit_atoms(D)
+    return unit_atoms @ unit_atoms.T
+
+
 def matching_pursuit(R, D, k, *, positive=False, gram=None):
     """Run ``k`` steps of matching pursuit on every row of ``R`` at once.
 
@@ -87,7 +93,11 @@ def matching_pursuit(R, D, k, *, positive=False, gram=None):
         decrease :math:`\\hat z_t^2` of :math:`\\|r\\|^2` at every step.
     gram : array of shape (n_components, n_components) or None
         :math:`\\hat G = \\hat D \\hat D^\\top` of the *normalised* atoms, to reuse
-        across calls; computed when ``None``.
+        across calls (see :func:`unit_gram`). When ``None`` it is formed here if
+        that is cheaper than the alternative, :math:`m^2 d \\le k n m d`, i.e.
+        ``n_components <= k * n``; otherwise each step updates the correlations
+        by a product with the chosen atoms, :math:`c \\leftarrow c - \\hat z_t
+        \\hat d_{j_t} \\hat D^\\top`, which needs no Gram matrix.
 
     Returns
     -------
@@ -95,9 +105,9 @@ def matching_pursuit(R, D, k, *, positive=False, gram=None):
     """
     xp = get_namespace(R, D)
     unit_atoms, inverse_norms = _unit_atoms(D)
-    if gram is None:
-        gram = unit_atoms @ unit_atoms.T
     n, m = R.shape[0], D.shape[0]
+    if gram is None and m <= k * n:
+        gram = unit_atoms @ unit_atoms.T
     indices = xp.empty((n, k), dtype=xp.int64)
     unit_values = xp.empty((n, k), dtype=R.dtype)
     rows_per_block = max(1, _BLOCK_ELEMENTS // max(m, 1))
@@ -123,7 +133,10 @@ def _pursue_block(R, unit_atoms, gram, k, positive, indices, unit_values):
         indices[:, t] = chosen
         unit_values[:, t] = z
         if t + 1 < k:
-            correlations -= z[:, None] * gram[chosen]
+            if gram is None:
+                correlations -= (z[:, None] * unit_atoms[chosen]) @ unit_atoms.T
+            else:
+                correlations -= z[:, None] * gram[chosen]
 
 
 def matching_pursuit_backward(trace, D, grad_residual):

@@ -2,10 +2,13 @@
 
 :class:`BaseSparseAutoencoder` holds the parameters common to the family, the
 initialisation, ``fit``/``partial_fit``/``transform``/``inverse_transform``/
-``predict``/``score``, and the device rules. A concrete SAE only says which
-latents are active (``_support``) and what its sparsity penalty adds
-(``_sparsity_penalty``, and for learnable thresholds ``_probe_pairs`` /
-``_probe_grads``); :mod:`skdict.sae._step` does the rest.
+``predict``/``score``, and the device rules. A concrete SAE with a linear
+encoder only says which latents are active (``_support``) and what its sparsity
+penalty adds (``_sparsity_penalty``, and for learnable thresholds
+``_probe_pairs`` / ``_probe_grads``); :mod:`skdict.sae._step` does the rest.
+An architecture with another encoder (matching pursuit) names its parameters
+(``_parameter_names``) and overrides ``_init_encoder``, ``_loss_and_grads`` and
+``_encode``; the training engine and the scikit-learn face stay the same.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from skdict._validation import check_input, check_target, is_matrix_target
 from skdict.ops.adam import Adam
 from skdict.ops.atoms import normalize_rows
 from skdict.ops.geometric_median import geometric_median
-from skdict.sae._step import gather_codes, preactivations
+from skdict.sae._step import gather_codes, loss_and_grads, preactivations
 from skdict.sae._training import HISTORY_KEYS, run_epochs
 
 #: Rows of a random sample used for the geometric-median initialisation of b_dec.
@@ -55,8 +58,12 @@ class BaseSparseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         "random_state": ["random_state"],
     }
 
-    #: Names of activation parameters beyond the four linear ones (e.g. JumpReLU's threshold_).
+    #: Trained parameters of the architecture (a tied MPSAE has no encoder).
+    _parameter_names: tuple = ("encoder_", "encoder_bias_", "components_", "decoder_bias_")
+    #: Names of activation parameters beyond the linear ones (e.g. JumpReLU's threshold_).
     _extra_parameters: tuple = ()
+    #: Whether ``fit(X, Y)`` with a 2-D ``Y`` (a transcoder) makes sense for the architecture.
+    _supports_transcoder: bool = True
     #: Which extra parameters live in pre-activation units (their Adam step is scaled by the data scale).
     _preactivation_unit_parameters: tuple = ("encoder_bias_",)
 
@@ -101,6 +108,31 @@ class BaseSparseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         """Initial values of ``_extra_parameters`` (a dict), given the data scale."""
         return {}
 
+    def _init_encoder(self, xp, dtype, X, rng):
+        """Encoder parameters: ``W_enc = W_dec`` for an SAE (random unit rows for a transcoder), ``b_enc = 0``."""
+        if self.is_transcoder_:
+            encoder = normalize_rows(rng.standard_normal((self.components_.shape[0], X.shape[1])))
+            self.encoder_ = xp.asarray(encoder, dtype=dtype)
+        else:
+            self.encoder_ = self.components_.copy()  # W_enc initialised as W_dec^T
+        self.encoder_bias_ = xp.zeros(self.components_.shape[0], dtype=dtype)
+
+    def _loss_and_grads(self, params, X, Y, dead_mask):
+        """Loss and gradients of one minibatch (a :class:`~skdict.sae._step.StepResult`)."""
+        return loss_and_grads(
+            self, params, X, Y, centre=self._centre(), tied=not self.is_transcoder_, dead_mask=dead_mask
+        )
+
+    def _encoding_state(self, params):
+        """What :meth:`_encode` can reuse across the blocks of one inference call (e.g. a Gram matrix)."""
+        return None
+
+    def _encode(self, params, X, state=None):
+        """Codes of a block of validated rows, as a :class:`~skdict.ops.codes.CodeMatrix`."""
+        A, _ = preactivations(params, X, self._centre())
+        rows, cols = self._support(A, training=False)
+        return gather_codes(A, rows, cols)
+
     def _support(self, A, training):
         """Active pairs ``(rows, cols)`` (row-sorted) of the pre-activations ``A``."""
         raise NotImplementedError
@@ -133,7 +165,7 @@ class BaseSparseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
 
     # ------------------------------------------------------- fitted internals
     def _params(self):
-        names = ("encoder_", "encoder_bias_", "components_", "decoder_bias_") + self._extra_parameters
+        names = self._parameter_names + self._extra_parameters
         return {name: getattr(self, name) for name in names}
 
     def _centre(self):
@@ -170,6 +202,11 @@ class BaseSparseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
                 raise ValueError(f"Y has {Y.shape[1]} columns, but the transcoder was fitted with {self.n_targets_}.")
             device = device_of(self.components_)
         else:
+            if Y is not None and not self._supports_transcoder:
+                raise ValueError(
+                    f"{type(self).__name__} has a tied dictionary (codes and reconstruction use the same atoms), "
+                    "so it cannot be a transcoder: call fit(X) without a 2-D Y, or use TopKSAE for a transcoder."
+                )
             device = resolve_device(self.device, X)
         return to_device(X, device), to_device(Y, device)
 
@@ -192,12 +229,7 @@ class BaseSparseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
 
         atoms = normalize_rows(rng.standard_normal((n_components, self.n_targets_)))
         self.components_ = xp.asarray(atoms, dtype=dtype)
-        if self.is_transcoder_:
-            encoder = normalize_rows(rng.standard_normal((n_components, X.shape[1])))
-            self.encoder_ = xp.asarray(encoder, dtype=dtype)
-        else:
-            self.encoder_ = self.components_.copy()  # W_enc initialised as W_dec^T
-        self.encoder_bias_ = xp.zeros(n_components, dtype=dtype)
+        self._init_encoder(xp, dtype, X, rng)
 
         # Data scales: Adam moves every parameter by about the learning rate per step,
         # so parameters measured in data units (biases, thresholds) get their step
@@ -265,12 +297,10 @@ class BaseSparseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         """Yield ``(start, stop, CodeMatrix)`` over row blocks of a validated, on-device ``X``."""
         rows_per_block = max(1, _TRANSFORM_BLOCK // self.components_.shape[0])
         params = self._params()
-        centre = self._centre()
+        state = self._encoding_state(params)
         for start in range(0, X.shape[0], rows_per_block):
             stop = min(start + rows_per_block, X.shape[0])
-            A, _ = preactivations(params, X[start:stop], centre)
-            rows, cols = self._support(A, training=False)
-            yield start, stop, gather_codes(A, rows, cols)
+            yield start, stop, self._encode(params, X[start:stop], state)
 
     def _on_model_device(self, X):
         check_is_fitted(self)

@@ -16,7 +16,6 @@ from skdict._progress import EpochProgress
 from skdict.exceptions import TrainingDivergedError
 from skdict.ops.atoms import normalize_rows, remove_parallel_component
 from skdict.ops.schedule import learning_rate_factor
-from skdict.sae._step import loss_and_grads
 
 HISTORY_KEYS = ("loss", "explained_variance", "l0", "dead_fraction")
 
@@ -58,10 +57,7 @@ def _diverged(model, where, value, snapshot, params):
 
 def _train_step(model, params, Xb, Yb, lr_factor, snapshot, where):
     """One optimizer step on a minibatch; returns the step's :class:`StepResult`."""
-    result = loss_and_grads(
-        model, params, Xb, Yb, centre=model._centre(), tied=not model.is_transcoder_,
-        dead_mask=model._dead_mask(),
-    )
+    result = model._loss_and_grads(params, Xb, Yb, model._dead_mask())
     grads = result.grads
     if not math.isfinite(result.loss):
         _diverged(model, where, "loss", snapshot, params)

@@ -151,3 +151,16 @@ def test_backward_with_stopped_positive_steps():
         step[index] = eps
         numeric[index] = (loss(R, D + step, 2, True, 1.0) - loss(R, D - step, 2, True, 1.0)) / (2 * eps)
     np.testing.assert_allclose(grad_D, numeric, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("positive", [False, True])
+def test_gram_and_direct_updates_agree(positive):
+    from skdict.ops.matching_pursuit import unit_gram
+
+    rng = np.random.default_rng(4)
+    D = unit_dictionary(rng, 40, 6) * rng.uniform(0.5, 2.0, (40, 1))
+    R = rng.standard_normal((3, 6))  # 40 > k * n = 9: no Gram matrix unless given
+    direct = matching_pursuit(R, D, 3, positive=positive)
+    with_gram = matching_pursuit(R, D, 3, positive=positive, gram=unit_gram(D))
+    np.testing.assert_array_equal(direct.indices, with_gram.indices)
+    np.testing.assert_allclose(direct.values, with_gram.values, atol=1e-12)

@@ -10,11 +10,11 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, train_test_split
 from sklearn.pipeline import make_pipeline
 
-from skdict import BatchTopKSAE, JumpReLUSAE, ReLUSAE, TopKSAE, TrainingDivergedError
+from skdict import BatchTopKSAE, JumpReLUSAE, MPSAE, ReLUSAE, TopKSAE, TrainingDivergedError
 from skdict.ops import codes as codes_module
 from skdict.sae._step import loss_and_grads
 
-ALL = [TopKSAE, BatchTopKSAE, ReLUSAE, JumpReLUSAE]
+ALL = [TopKSAE, BatchTopKSAE, ReLUSAE, JumpReLUSAE, MPSAE]
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +24,7 @@ def digits():
 
 def small(cls, **kwargs):
     defaults = {"n_components": 32, "max_iter": 3, "random_state": 0}
-    if cls in (TopKSAE, BatchTopKSAE):
+    if cls in (TopKSAE, BatchTopKSAE, MPSAE):
         defaults["k"] = 4
     defaults.update(kwargs)
     return cls(**defaults)
@@ -58,7 +58,7 @@ def test_score_of_a_model_that_predicts_the_mean_is_zero():
 @pytest.mark.parametrize("cls", ALL)
 def test_training_improves_explained_variance_and_records_history(cls, digits):
     X, _ = digits
-    kwargs = {"k": 8} if "TopK" in cls.__name__ else {}
+    kwargs = {"k": 8} if cls in (TopKSAE, BatchTopKSAE, MPSAE) else {}
     est = cls(n_components=128, max_iter=10, learning_rate=3e-3, random_state=0, **kwargs)
     est.fit(X)
     history = est.history_

@@ -2,9 +2,9 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skdict import BatchTopKSAE, JumpReLUSAE, ReLUSAE, TopKSAE
+from skdict import BatchTopKSAE, JumpReLUSAE, MPSAE, ReLUSAE, TopKSAE
 
 
-@parametrize_with_checks([TopKSAE(), BatchTopKSAE(), ReLUSAE(), JumpReLUSAE()])
+@parametrize_with_checks([TopKSAE(), BatchTopKSAE(), ReLUSAE(), JumpReLUSAE(), MPSAE()])
 def test_sklearn_compatible(estimator, check):
     check(estimator)

@@ -3,15 +3,15 @@
 import numpy as np
 import pytest
 
-from skdict import BatchTopKSAE, JumpReLUSAE, ReLUSAE, TopKSAE
+from skdict import BatchTopKSAE, JumpReLUSAE, MPSAE, ReLUSAE, TopKSAE
 
 pytestmark = pytest.mark.gpu
-ALL = [TopKSAE, BatchTopKSAE, ReLUSAE, JumpReLUSAE]
+ALL = [TopKSAE, BatchTopKSAE, ReLUSAE, JumpReLUSAE, MPSAE]
 
 
 def make(cls, **kwargs):
     params = {"n_components": 48, "max_iter": 2, "random_state": 0, **kwargs}
-    if "TopK" in cls.__name__:
+    if cls in (TopKSAE, BatchTopKSAE, MPSAE):
         params.setdefault("k", 4)
     return cls(**params)
 

@@ -1,0 +1,169 @@
+"""Matching-pursuit sparse autoencoder (MP-SAE; Costa et al., 2025)."""
+
+from __future__ import annotations
+
+from numbers import Integral
+
+from sklearn.utils._param_validation import Interval
+
+from skdict._array import get_namespace
+from skdict.ops.matching_pursuit import matching_pursuit, matching_pursuit_backward, unit_gram
+from skdict.sae._base import BaseSparseAutoencoder
+from skdict.sae._step import StepResult
+from skdict.sae.topk import resolve_k
+
+
+class MPSAE(BaseSparseAutoencoder):
+    """Sparse autoencoder whose encoder is ``k`` steps of matching pursuit on its own decoder.
+
+    With unit atoms :math:`d_j` (rows of ``components_``) and the pre-bias
+    :math:`b_{pre}`, the residual starts at :math:`r^0 = x - b_{pre}` and each of
+    ``k`` steps chooses :math:`j = \\arg\\max_j |d_j^\\top r|`, adds
+    :math:`z_j \\mathrel{+}= d_j^\\top r` and removes :math:`r \\leftarrow r -
+    (d_j^\\top r)\\, d_j`; the reconstruction is :math:`\\hat x = b_{pre} + z D`.
+    Encoder and decoder are one dictionary (tied). Training is minibatch Adam on
+    :math:`\\tfrac{1}{2B}\\sum_n \\|x_n - \\hat x_n\\|^2`, differentiated through
+    the unrolled pursuit with the choices held fixed
+    (:func:`~skdict.ops.matching_pursuit.matching_pursuit_backward`).
+
+    Selection uses the absolute correlation by default: it is the choice that
+    removes the most energy, :math:`(d_j^\\top r)^2`, at every step, so the
+    residual norm is non-increasing in ``k`` and codes are signed.
+    ``positive=True`` chooses the largest signed correlation and stops a sample
+    when none is positive, giving non-negative codes as the other SAEs do.
+
+    ``k`` is read at inference, so ``set_params(k=...)`` after ``fit`` changes
+    the number of pursuit steps of ``transform``/``predict``/``score``; the
+    reconstruction error never grows with ``k``. ``k_`` keeps the training value.
+    There is no transcoder form (``fit(X, Y)`` with a 2-D ``Y`` raises): codes
+    and reconstruction share the atoms.
+
+    Parameters
+    ----------
+    n_components : int or None, default=None
+        Number of atoms :math:`m`; ``None`` means ``8 * n_features``.
+    k : int or None, default=None
+        Pursuit steps per sample; ``None`` means ``min(32, n_components)``.
+    positive : bool, default=False
+        Non-negative codes (signed selection with early stop), see above.
+    learning_rate : float, default=1e-3
+        Adam's step size :math:`\\eta`; :math:`b_{pre}` moves :math:`\\eta` times the data's RMS scale.
+    batch_size : int, default=256
+    max_iter : int, default=30
+        Epochs.
+    tol : float, default=1e-4
+        Early stopping: relative improvement of the epoch loss counted as progress.
+    n_iter_no_change : int, default=5
+    warmup_fraction, decay_fraction : float, default=0.05, 0.2
+    max_grad_norm : float or None, default=1.0
+    dead_after : int, default=10_000
+        An atom not chosen for this many training samples is counted as dead.
+    device : {"auto", "cpu", "cuda"}, default="auto"
+    warm_start : bool, default=False
+    verbose : int, default=0
+    random_state : int, RandomState or None, default=None
+
+    Attributes
+    ----------
+    components_ : array of shape (n_components, n_features)
+        The dictionary :math:`D`, unit rows.
+    decoder_bias_ : array of shape (n_features,)
+        :math:`b_{pre}`, initialised at the geometric median.
+    k_ : int
+        ``k`` used in training.
+    history_ : dict of lists
+        Per epoch: ``loss``, ``explained_variance``, ``l0``, ``dead_fraction``.
+    n_iter_ : int
+    n_features_in_ : int
+    is_transcoder_ : bool
+        Always False.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skdict import MPSAE
+    >>> X = np.random.default_rng(0).normal(size=(500, 16))
+    >>> sae = MPSAE(n_components=64, k=4, random_state=0).fit(X)
+    >>> sae.transform(X).shape
+    (500, 64)
+    """
+
+    _parameter_constraints = {
+        **BaseSparseAutoencoder._parameter_constraints,
+        "k": [Interval(Integral, 1, None, closed="left"), None],
+        "positive": ["boolean"],
+    }
+    _parameter_names = ("components_", "decoder_bias_")
+    _preactivation_unit_parameters = ()
+    _supports_transcoder = False
+
+    def __init__(
+        self,
+        n_components=None,
+        *,
+        k=None,
+        positive=False,
+        learning_rate=1e-3,
+        batch_size=256,
+        max_iter=30,
+        tol=1e-4,
+        n_iter_no_change=5,
+        warmup_fraction=0.05,
+        decay_fraction=0.2,
+        max_grad_norm=1.0,
+        dead_after=10_000,
+        device="auto",
+        warm_start=False,
+        verbose=0,
+        random_state=None,
+    ):
+        super().__init__(
+            n_components,
+            learning_rate=learning_rate,
+            batch_size=batch_size,
+            max_iter=max_iter,
+            tol=tol,
+            n_iter_no_change=n_iter_no_change,
+            warmup_fraction=warmup_fraction,
+            decay_fraction=decay_fraction,
+            max_grad_norm=max_grad_norm,
+            dead_after=dead_after,
+            device=device,
+            warm_start=warm_start,
+            verbose=verbose,
+            random_state=random_state,
+        )
+        self.k = k
+        self.positive = positive
+
+    def _check_hyperparameters(self, n_components):
+        self.k_ = resolve_k(self, n_components)
+
+    def _init_encoder(self, xp, dtype, X, rng):
+        """Tied: the encoder is the dictionary itself."""
+
+    def _loss_and_grads(self, params, X, Y, dead_mask):
+        xp = get_namespace(X)
+        n_rows = X.shape[0]
+        D = params["components_"]
+        trace = matching_pursuit(X - params["decoder_bias_"], D, self.k_, positive=self.positive)
+        residual = trace.residual  # x - x_hat
+        squared_error = float(xp.sum(residual * residual))
+        grad_D, grad_R = matching_pursuit_backward(trace, D, residual / n_rows)
+        active = trace.indices[trace.values != 0]
+        return StepResult(
+            loss=0.5 * squared_error / n_rows,
+            squared_error=squared_error,
+            n_active=int(active.shape[0]),
+            active_columns=active,
+            grads={"components_": grad_D, "decoder_bias_": -xp.sum(grad_R, axis=0)},
+        )
+
+    def _encoding_state(self, params):
+        return {"gram": unit_gram(params["components_"])}
+
+    def _encode(self, params, X, state=None):
+        k = resolve_k(self, params["components_"].shape[0])
+        gram = None if state is None else state["gram"]
+        trace = matching_pursuit(X - params["decoder_bias_"], params["components_"], k, positive=self.positive, gram=gram)
+        return trace.codes()
