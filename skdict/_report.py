@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from skdict import BatchTopKSAE, JumpReLUSAE, ReLUSAE, TopKSAE
+from skdict import BatchTopKSAE, JumpReLUSAE, MPSAE, ReLUSAE, TopKSAE
 from skdict._array import to_numpy
 
 #: Cosine above which a learned atom counts as recovering a true feature.
@@ -94,7 +94,7 @@ def sae(cls, **params) -> Factory:
     return factory
 
 
-# Hyper-parameters at matched sparsity. TopK and BatchTopK get k directly.
+# Hyper-parameters at matched sparsity. TopK, BatchTopK and MPSAE get k directly.
 # ReLUSAE's L1 weight and JumpReLUSAE's L0 weight do not set L0 directly: their
 # alphas were chosen once by a small sweep (seed 0, the full-size settings below,
 # float32 data, every other parameter as here), keeping the alpha whose measured
@@ -108,6 +108,7 @@ SYNTHETIC_METHODS = (
     ("BatchTopKSAE", sae(BatchTopKSAE, k=2)),
     ("ReLUSAE", sae(ReLUSAE, alpha=0.2)),
     ("JumpReLUSAE", sae(JumpReLUSAE, alpha=0.1)),
+    ("MPSAE", sae(MPSAE, k=2)),
 )
 
 DIGITS_METHODS = (
@@ -115,6 +116,7 @@ DIGITS_METHODS = (
     ("BatchTopKSAE", sae(BatchTopKSAE, k=16)),
     ("ReLUSAE", sae(ReLUSAE, alpha=0.2)),
     ("JumpReLUSAE", sae(JumpReLUSAE, alpha=0.03)),
+    ("MPSAE", sae(MPSAE, k=16)),
 )
 
 #: Training settings shared by every method of the report. The estimators' default

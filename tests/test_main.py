@@ -12,7 +12,7 @@ import pytest
 from skdict import TopKSAE, _report
 from skdict.__main__ import main
 
-ALL_METHODS = ["TopKSAE", "BatchTopKSAE", "ReLUSAE", "JumpReLUSAE"]
+ALL_METHODS = ["TopKSAE", "BatchTopKSAE", "ReLUSAE", "JumpReLUSAE", "MPSAE"]
 OPTIONS = ["--quick", "--seed", "--output-dir", "--methods", "--device"]
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
