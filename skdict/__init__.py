@@ -1,8 +1,8 @@
 """skdict: sparse dictionary learning for mechanistic interpretability, the scikit-learn way."""
 
 from skdict.exceptions import TrainingDivergedError
-from skdict.sae import BatchTopKSAE, JumpReLUSAE, MPSAE, ReLUSAE, TopKSAE
+from skdict.sae import AnchoredSAE, BatchTopKSAE, JumpReLUSAE, MPSAE, ReLUSAE, TopKSAE
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["BatchTopKSAE", "JumpReLUSAE", "MPSAE", "ReLUSAE", "TopKSAE", "TrainingDivergedError", "__version__"]
+__all__ = ["AnchoredSAE", "BatchTopKSAE", "JumpReLUSAE", "MPSAE", "ReLUSAE", "TopKSAE", "TrainingDivergedError", "__version__"]

@@ -1,9 +1,10 @@
 """The SAE family: ReLU (L1), TopK, BatchTopK, JumpReLU and matching-pursuit sparse autoencoders and transcoders."""
 
+from skdict.sae.anchored import AnchoredSAE
 from skdict.sae.batchtopk import BatchTopKSAE
 from skdict.sae.jumprelu import JumpReLUSAE
 from skdict.sae.mp import MPSAE
 from skdict.sae.relu import ReLUSAE
 from skdict.sae.topk import TopKSAE
 
-__all__ = ["BatchTopKSAE", "JumpReLUSAE", "MPSAE", "ReLUSAE", "TopKSAE"]
+__all__ = ["AnchoredSAE", "BatchTopKSAE", "JumpReLUSAE", "MPSAE", "ReLUSAE", "TopKSAE"]

@@ -64,6 +64,10 @@ class BaseSparseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
     _extra_parameters: tuple = ()
     #: Whether ``fit(X, Y)`` with a 2-D ``Y`` (a transcoder) makes sense for the architecture.
     _supports_transcoder: bool = True
+    #: A penalty on the parameters added to the training loss by a wrapper (e.g.
+    #: :class:`~skdict.AnchoredSAE`): an object with ``initialize(model)`` and
+    #: ``add_to(params, grads) -> value``; set on a private clone, never by users.
+    _regularizer = None
     #: Which extra parameters live in pre-activation units (their Adam step is scaled by the data scale).
     _preactivation_unit_parameters: tuple = ("encoder_bias_",)
 
@@ -245,6 +249,8 @@ class BaseSparseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         self._lr_scales = {name: scale_in for name in self._preactivation_unit_parameters}
         self._lr_scales["decoder_bias_"] = scale_out
 
+        if self._regularizer is not None:
+            self._regularizer.initialize(self)
         self._adam = Adam(self._params())
         self._samples_since_fired = xp.zeros(n_components, dtype=xp.int64)
         self.history_ = {key: [] for key in HISTORY_KEYS}

@@ -59,6 +59,8 @@ def _train_step(model, params, Xb, Yb, lr_factor, snapshot, where):
     """One optimizer step on a minibatch; returns the step's :class:`StepResult`."""
     result = model._loss_and_grads(params, Xb, Yb, model._dead_mask())
     grads = result.grads
+    if model._regularizer is not None:
+        result.loss += model._regularizer.add_to(params, grads)
     if not math.isfinite(result.loss):
         _diverged(model, where, "loss", snapshot, params)
     remove_parallel_component(grads["components_"], params["components_"])
