@@ -141,9 +141,9 @@ class BaseSparseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         """Active pairs ``(rows, cols)`` (row-sorted) of the pre-activations ``A``."""
         raise NotImplementedError
 
-    def _sparsity_penalty(self, A, rows, cols, n_rows):
-        """``(penalty, dpenalty/da on the support)``; the penalty is averaged over rows."""
-        return 0.0, 0.0
+    def _sparsity_penalty(self, A, rows, cols, n_rows, params):
+        """``(penalty, dpenalty/da on the support, {parameter: dpenalty/dparameter})``, averaged over rows."""
+        return 0.0, 0.0, {}
 
     def _probe_pairs(self, A):
         """Extra pairs where dL/dz is needed (e.g. a threshold's window), or ``None``."""

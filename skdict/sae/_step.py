@@ -89,7 +89,7 @@ def loss_and_grads(model, params, X, Y, *, centre, tied, dead_mask=None):
     residual += params["decoder_bias_"]
     residual -= Y
     squared_error = float(xp.sum(residual * residual))
-    penalty, penalty_grad = model._sparsity_penalty(A, rows, cols, n_rows)
+    penalty, penalty_grad, penalty_param_grads = model._sparsity_penalty(A, rows, cols, n_rows, params)
     loss = 0.5 * squared_error / n_rows + penalty
 
     G = residual / n_rows  # dL/dy_hat
@@ -147,6 +147,8 @@ def loss_and_grads(model, params, X, Y, *, centre, tied, dead_mask=None):
         # x_centred = x - b_dec, so dL/db_dec also gets -sum_n dA_n W_enc.
         grads["decoder_bias_"] = grad_dec_bias - grad_enc_bias @ params["encoder_"]
     grads.update(extra_grads)
+    for name, grad in penalty_param_grads.items():
+        grads[name] += grad
     return StepResult(
         loss=loss,
         squared_error=squared_error,

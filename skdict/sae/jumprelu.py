@@ -169,8 +169,8 @@ class JumpReLUSAE(BaseSparseAutoencoder):
     def _support(self, A, training):
         return get_namespace(A).nonzero(A > self.threshold_)
 
-    def _sparsity_penalty(self, A, rows, cols, n_rows):
-        return self.alpha * rows.shape[0] / n_rows, 0.0
+    def _sparsity_penalty(self, A, rows, cols, n_rows, params):
+        return self.alpha * rows.shape[0] / n_rows, 0.0, {}
 
     def _probe_pairs(self, A):
         xp = get_namespace(A)

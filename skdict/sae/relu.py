@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from numbers import Real
 
+import numpy as np
+
 from sklearn.utils._param_validation import Interval
 
 from skdict._array import get_namespace
 from skdict.sae._base import BaseSparseAutoencoder
+from skdict.sae.crosscoder import check_layer_sizes, decoder_layer_norms
 
 
 class ReLUSAE(BaseSparseAutoencoder):
@@ -29,6 +32,13 @@ class ReLUSAE(BaseSparseAutoencoder):
         Number of latents; ``None`` means ``8 * n_features``.
     alpha : float, default=0.1
         L1 weight :math:`\\alpha`, in the units of ``X``.
+    layer_sizes : sequence of int or None, default=None
+        For a crosscoder (see :mod:`skdict.sae.crosscoder`): the widths of the
+        layers stacked in the reconstruction target (``X``, or ``Y`` for a
+        transcoder), in order. Each code is then weighted by its atom's summed
+        per-layer norms, :math:`\\alpha \\sum_j z_j \\sum_l \\|d_j^{(l)}\\|`
+        (between 1 and :math:`\\sqrt{L}` times the plain L1, as atoms are unit).
+        ``None``: one layer, the plain L1 penalty.
     learning_rate : float, default=1e-3
         Adam's step size :math:`\\eta`; biases move :math:`\\eta` times the data's RMS scale.
     batch_size : int, default=256
@@ -86,6 +96,7 @@ class ReLUSAE(BaseSparseAutoencoder):
     _parameter_constraints = {
         **BaseSparseAutoencoder._parameter_constraints,
         "alpha": [Interval(Real, 0, None, closed="left")],
+        "layer_sizes": ["array-like", None],
     }
 
     def __init__(
@@ -93,6 +104,7 @@ class ReLUSAE(BaseSparseAutoencoder):
         n_components=None,
         *,
         alpha=0.1,
+        layer_sizes=None,
         learning_rate=1e-3,
         batch_size=256,
         max_iter=30,
@@ -124,11 +136,29 @@ class ReLUSAE(BaseSparseAutoencoder):
             random_state=random_state,
         )
         self.alpha = alpha
+        self.layer_sizes = layer_sizes
+
+    def _check_hyperparameters(self, n_components):
+        self.layer_sizes_ = None
+        if self.layer_sizes is not None:
+            self.layer_sizes_ = check_layer_sizes(self.layer_sizes, self.n_targets_)
 
     def _support(self, A, training):
         return get_namespace(A).nonzero(A > 0)
 
-    def _sparsity_penalty(self, A, rows, cols, n_rows):
+    def _sparsity_penalty(self, A, rows, cols, n_rows, params):
         xp = get_namespace(A)
-        penalty = self.alpha * float(xp.sum(A[rows, cols])) / n_rows
-        return penalty, self.alpha / n_rows
+        codes = A[rows, cols]
+        if self.layer_sizes_ is None:
+            return self.alpha * float(xp.sum(codes)) / n_rows, self.alpha / n_rows, {}
+        # P = (alpha/B) sum_nj z_nj w_j with w_j = sum_l ||d_j^(l)||:
+        # dP/dz_nj = alpha w_j / B and dP/dd_j^(l) = (alpha/B) (sum_n z_nj) d_j^(l) / ||d_j^(l)||.
+        D = params["components_"]
+        norms = decoder_layer_norms(D, self.layer_sizes_)
+        weights = xp.sum(norms, axis=1)
+        penalty = self.alpha * float(xp.sum(codes * weights[cols])) / n_rows
+        code_sums = xp.bincount(cols, weights=codes, minlength=D.shape[0]).astype(D.dtype, copy=False)
+        scale = (self.alpha / n_rows) * code_sums[:, None] / xp.where(norms > 0, norms, 1)
+        widths = xp.asarray(np.repeat(np.arange(len(self.layer_sizes_)), self.layer_sizes_))
+        grad_D = D * scale[:, widths]
+        return penalty, (self.alpha / n_rows) * weights[cols], {"components_": grad_D}

@@ -40,7 +40,12 @@ def reference_loss(est, params, X, Y, tied, dead_mask=None, frozen_residual=None
     B = X.shape[0]
     loss = 0.5 * np.sum(residual**2) / B
     if isinstance(est, ReLUSAE):
-        loss += est.alpha * Z.sum() / B
+        weights = np.ones(Z.shape[1])
+        if est.layer_sizes is not None:  # crosscoder: summed per-layer decoder norms
+            edges = np.cumsum([0, *est.layer_sizes])
+            W = params["components_"]
+            weights = sum(np.linalg.norm(W[:, a:b], axis=1) for a, b in zip(edges[:-1], edges[1:]))
+        loss += est.alpha * (Z * weights).sum() / B
     if isinstance(est, JumpReLUSAE):
         loss += est.alpha * np.count_nonzero(Z) / B
     if dead_mask is not None and dead_mask.any():
@@ -155,3 +160,18 @@ def test_jumprelu_threshold_gradient_is_the_straight_through_estimate():
     est.alpha = 0.0
     result = loss_and_grads(est, params, X, Y, centre=est._centre(), tied=True)
     np.testing.assert_allclose(result.grads["threshold_"], only_reconstruction, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("transcoder", [False, True], ids=["sae", "transcoder"])
+def test_crosscoder_l1_weighted_by_layer_norms_matches_finite_differences(transcoder):
+    rng = np.random.default_rng(4)
+    est, X, Y = make_estimator(ReLUSAE, rng, transcoder)
+    est.layer_sizes = (1, 2, 1) if transcoder else (2, 3)
+    est._check_hyperparameters(N_LATENTS)
+    tied = not transcoder
+    params = est._params()
+    result = loss_and_grads(est, params, X, Y, centre=est._centre(), tied=tied)
+    assert result.loss == pytest.approx(reference_loss(est, params, X, Y, tied)[0], rel=1e-12)
+    for name in ("encoder_", "encoder_bias_", "components_", "decoder_bias_"):
+        numeric = finite_difference(lambda: reference_loss(est, params, X, Y, tied)[0], params[name])
+        np.testing.assert_allclose(result.grads[name], numeric, rtol=1e-6, atol=1e-8, err_msg=name)
