@@ -1,5 +1,6 @@
 """Diagnostics and surgeries on fitted dictionaries: stationarity, geometry, frozen-decoder codes, support refits."""
 
+from skdict.inspection._dynamics import track_learning_dynamics
 from skdict.inspection._geometry import antipodal_pairs, wide_dictionary_solution
 from skdict.inspection._stationarity import stationarity_gaps
 from skdict.inspection._surgeries import encoder_warm_start_savings, frozen_decoder_codes, support_refit
@@ -10,5 +11,6 @@ __all__ = [
     "frozen_decoder_codes",
     "stationarity_gaps",
     "support_refit",
+    "track_learning_dynamics",
     "wide_dictionary_solution",
 ]

@@ -68,6 +68,9 @@ class BaseSparseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
     #: :class:`~skdict.AnchoredSAE`): an object with ``initialize(model)`` and
     #: ``add_to(params, grads) -> value``; set on a private clone, never by users.
     _regularizer = None
+    #: Called as ``callback(model)`` after every epoch (e.g. by
+    #: :func:`skdict.inspection.track_learning_dynamics`); set on a private clone.
+    _epoch_callback = None
     #: Which extra parameters live in pre-activation units (their Adam step is scaled by the data scale).
     _preactivation_unit_parameters: tuple = ("encoder_bias_",)
 

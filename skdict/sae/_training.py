@@ -143,6 +143,8 @@ def run_epochs(model, X, Y, *, n_epochs, scheduled, early_stopping):
             }
             for key in HISTORY_KEYS:
                 model.history_[key].append(stats[key])
+            if model._epoch_callback is not None:
+                model._epoch_callback(model)
             progress.update(stats)
             if early_stopping:
                 improved = not math.isfinite(best_loss) or epoch_loss < best_loss - model.tol * abs(best_loss)

@@ -115,3 +115,16 @@ def test_warm_start_at_the_optimum_stops_at_the_first_check(fitted_relu):
     optimum, _ = fista(centred, model.components_, 0.1, positive=True, tol=1e-10, max_iter=5000)
     _, n_iter = fista(centred, model.components_, 0.1, positive=True, tol=1e-6, init=optimum)
     assert n_iter == 1
+
+
+def test_learning_dynamics_record_one_entry_per_epoch():
+    from skdict.inspection import track_learning_dynamics
+    from skdict.metrics import mean_max_cosine
+
+    X, features, _ = make_linear_representation_bench(3000, n_features=32, n_dims=24, max_coherence=0.25, random_state=3)
+    sae = TopKSAE(n_components=96, k=2, max_iter=6, learning_rate=4e-3, batch_size=128, random_state=0)
+    model, dynamics = track_learning_dynamics(sae, X, true_features=features)
+    assert len(dynamics.mean_max_cosine) == len(dynamics.gt_recovery) == model.n_iter_ == len(dynamics.loss)
+    assert dynamics.mean_max_cosine[-1] == pytest.approx(mean_max_cosine(features, model.components_))
+    assert dynamics.mean_max_cosine[-1] > dynamics.mean_max_cosine[0]
+    assert model._epoch_callback is None and sae._epoch_callback is None
