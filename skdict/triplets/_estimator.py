@@ -190,6 +190,8 @@ class TripletFeatureLearner(BaseEstimator):
         T, labels = to_device(T, device), to_device(labels, device)
         xp = get_namespace(T)
         A, B, inverse_scale = triplet_differences(T)
+        if not bool(xp.any(inverse_scale > 0)):
+            raise ValueError("Every triplet has x = y = z, so the triplets carry no information about Φ.")
         self.solver_ = self._resolve_solver(T)
         if self.solver_ == "cvxpy":
             solver = SDPSolver(alpha=self.alpha, margin=self.margin)
