@@ -112,6 +112,13 @@ def orthogonal_matching_pursuit(X, D, k, *, tol=None, gram=None):
     return OrthogonalPursuitResult(indices, values, n_active, n_components)
 
 
+def _apply_inverse_factor(inverse_factor, b):
+    """:math:`L^{-1} b` per row (batched matrix-vector products; empty for the first step)."""
+    if inverse_factor.shape[1] == 0:
+        return b
+    return (inverse_factor @ b[:, :, None])[:, :, 0]
+
+
 def _pursue_block(X, D, gram, k, tol, indices, values, n_active):
     """Fill ``indices``, ``values`` and ``n_active`` for one block of rows (in place)."""
     xp = get_namespace(X)
@@ -131,7 +138,7 @@ def _pursue_block(X, D, gram, k, tol, indices, values, n_active):
         j = xp.argmax(xp.abs(correlations), axis=1)
         c_j = correlations[rows, j]
         g_jj = diagonal[j]
-        w = (inverse_factor[:, :t, :t] @ gram[indices[:, :t], j[:, None]][:, :, None])[:, :, 0]
+        w = _apply_inverse_factor(inverse_factor[:, :t, :t], gram[indices[:, :t], j[:, None]])  # L^{-1} G_{Ij}
         delta_sq = g_jj - xp.sum(w * w, axis=1)
         active &= c_j * c_j > eps * signal_sq * g_jj  # residual not yet orthogonal to every atom
         active &= ~chosen[rows, j]
@@ -140,8 +147,9 @@ def _pursue_block(X, D, gram, k, tol, indices, values, n_active):
             active &= residual_sq > tol
         w = xp.where(active[:, None], w, 0)
         inverse_delta = xp.where(active, 1 / xp.sqrt(xp.where(active, delta_sq, 1)), 1)
-        new_row = (w[:, None, :] @ inverse_factor[:, :t, :t])[:, 0, :]
-        inverse_factor[:, t, :t] = -inverse_delta[:, None] * new_row
+        if t:
+            new_row = (w[:, None, :] @ inverse_factor[:, :t, :t])[:, 0, :]  # w^T L^{-1}
+            inverse_factor[:, t, :t] = -inverse_delta[:, None] * new_row
         inverse_factor[:, t, t] = inverse_delta
         a_t = (correlations0[rows, j] - xp.sum(w * projections[:, :t], axis=1)) * inverse_delta
         projections[:, t] = xp.where(active, a_t, 0)

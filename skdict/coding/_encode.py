@@ -1,0 +1,249 @@
+r"""``sparse_encode``: sparse codes of samples on a fixed dictionary, batched over samples.
+
+For samples :math:`x_n` (rows of ``X``) and atoms :math:`d_j` (rows of the
+dictionary :math:`D`), every algorithm returns a code matrix :math:`Z` with
+:math:`x_n \approx z_n D`. All of them start from the correlations
+:math:`C = X D^\top` (one matrix product) and work on all samples at once.
+"""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
+from sklearn.utils.validation import check_array
+
+from skdict._array import device_of, get_namespace, is_cupy_array, to_device
+from skdict._validation import FLOAT_DTYPES, _check_device_array
+from skdict.ops.fista import fista, lipschitz_constant, soft_threshold
+from skdict.ops.matching_pursuit import matching_pursuit
+from skdict.ops.omp import orthogonal_matching_pursuit
+from skdict.ops.thresholding import topk_codes
+
+#: The algorithms of :func:`sparse_encode`.
+ALGORITHMS = ("fista", "ista", "mp", "omp", "topk", "threshold")
+#: Those that run until convergence (use ``max_iter``, ``tol`` and ``init``).
+ITERATIVE = ("fista", "ista")
+#: Those with a fixed number of atoms per sample (use ``n_nonzero_coefs``).
+PURSUITS = ("mp", "omp", "topk")
+#: Largest (rows x n_components) block of codes FISTA/ISTA iterate on at once (it keeps ~5 such arrays).
+_BLOCK_ELEMENTS = 1 << 22
+
+
+def check_matrix(A, name):
+    """Validate a 2-D, finite, non-empty matrix of either backend; float32/float64 kept, others become float64."""
+    if is_cupy_array(A):
+        A = _check_device_array(A, name=name, estimator=None, min_samples=0)
+    else:
+        A = check_array(A, dtype=FLOAT_DTYPES, input_name=name, ensure_min_samples=0)
+    if A.shape[0] < 1:
+        raise ValueError(f"{name} has shape {tuple(A.shape)}: at least one row is required.")
+    return A
+
+
+def default_n_nonzero_coefs(n_features, n_components):
+    """``n_nonzero_coefs=None`` means 10% of ``n_features`` (at least 1, at most ``n_components``)."""
+    return min(n_components, max(1, n_features // 10))
+
+
+def _check_dictionary(X, dictionary):
+    """The dictionary on ``X``'s device, checked against ``X``'s number of features."""
+    D = to_device(check_matrix(dictionary, "dictionary"), device_of(X))
+    if D.shape[1] != X.shape[1]:
+        hint = " (did you pass the transposed dictionary?)" if D.shape[0] == X.shape[1] else ""
+        raise ValueError(
+            f"X has {X.shape[1]} features (shape {tuple(X.shape)}) but the dictionary has {D.shape[1]} "
+            f"(shape {tuple(D.shape)}){hint}; the atoms are the rows of dictionary, "
+            "of shape (n_components, n_features)."
+        )
+    return D
+
+
+def _check_init(init, algorithm, shape, X):
+    if init is None:
+        return None
+    if algorithm not in ITERATIVE:
+        raise ValueError(
+            f"init warm-starts the iterative algorithms {ITERATIVE} only; got algorithm={algorithm!r}. Pass init=None."
+        )
+    init = to_device(check_matrix(init, "init"), device_of(X))
+    if tuple(init.shape) != shape:
+        raise ValueError(f"init must have shape (n_samples, n_components) = {shape}, got {tuple(init.shape)}.")
+    return init.astype(X.dtype, copy=False)
+
+
+def _check_n_nonzero_coefs(n_nonzero_coefs, algorithm, D):
+    n_components, n_features = D.shape
+    if n_nonzero_coefs is None:
+        return default_n_nonzero_coefs(n_features, n_components)
+    if algorithm in PURSUITS and n_nonzero_coefs > n_components:
+        raise ValueError(
+            f"n_nonzero_coefs must be in [1, n_components={n_components}] for algorithm={algorithm!r}, "
+            f"got {n_nonzero_coefs}; lower it or use a larger dictionary."
+        )
+    return n_nonzero_coefs
+
+
+def _lasso(X, D, alpha, *, positive, max_iter, tol, init, momentum):
+    """FISTA (or ISTA) codes, in row blocks sharing one Gram matrix and one step size.
+
+    Each sample stops on its own duality gap, so its codes do not depend on the blocks.
+    """
+    xp = get_namespace(X)
+    gram = D @ D.T
+    lipschitz = lipschitz_constant(D, gram=gram)
+    n_samples, n_components = X.shape[0], D.shape[0]
+    codes = xp.empty((n_samples, n_components), dtype=X.dtype)
+    n_iter = 0
+    rows_per_block = max(1, _BLOCK_ELEMENTS // n_components)
+    for start in range(0, n_samples, rows_per_block):
+        block = slice(start, min(start + rows_per_block, n_samples))
+        codes[block], block_iter = fista(
+            X[block],
+            D,
+            alpha,
+            positive=positive,
+            max_iter=max_iter,
+            tol=tol,
+            init=None if init is None else init[block],
+            momentum=momentum,
+            gram=gram,
+            lipschitz=lipschitz,
+        )
+        n_iter = max(n_iter, block_iter)
+    return codes, n_iter
+
+
+def _topk(X, D, k, positive):
+    xp = get_namespace(X)
+    indices, values = topk_codes(X @ D.T, k, positive=positive)
+    codes = xp.zeros((X.shape[0], D.shape[0]), dtype=X.dtype)
+    codes[xp.arange(X.shape[0])[:, None], indices] = values  # indices are distinct within a row
+    return codes
+
+
+@validate_params(
+    {
+        "X": ["array-like"],
+        "dictionary": ["array-like"],
+        "algorithm": [StrOptions(set(ALGORITHMS))],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "n_nonzero_coefs": [Interval(Integral, 1, None, closed="left"), None],
+        "positive": ["boolean"],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "init": ["array-like", None],
+        "return_n_iter": ["boolean"],
+    },
+    prefer_skip_nested_validation=True,
+)
+def sparse_encode(
+    X,
+    dictionary,
+    *,
+    algorithm="fista",
+    alpha=1.0,
+    n_nonzero_coefs=None,
+    positive=False,
+    max_iter=1000,
+    tol=1e-6,
+    init=None,
+    return_n_iter=False,
+):
+    r"""Sparse codes of the rows of ``X`` on a fixed dictionary.
+
+    Each sample :math:`x` (a row of ``X``) gets a code :math:`z` with
+    :math:`x \approx z D`, where the atoms :math:`d_j` are the rows of ``dictionary``
+    (scikit-learn's convention). All samples are coded at once with matrix products.
+
+    ==============  =====================================================================
+    ``algorithm``   codes
+    ==============  =====================================================================
+    ``"fista"``     :math:`\arg\min_z \tfrac12\lVert x - zD\rVert_2^2 + \alpha\lVert z\rVert_1`
+                    by FISTA: Nesterov momentum with adaptive restart, step
+                    :math:`1/\lVert DD^\top\rVert_2` (:func:`skdict.ops.fista.fista`).
+                    The objective is *not* divided by the number of samples.
+    ``"ista"``      the same problem by ISTA (no momentum); slower, monotone.
+    ``"mp"``        ``n_nonzero_coefs`` steps of matching pursuit: pick
+                    :math:`\arg\max_j |\hat d_j^\top r|` over the normalised atoms
+                    :math:`\hat d_j`, add the projection, update the residual :math:`r`
+                    (:func:`skdict.ops.matching_pursuit.matching_pursuit`). An atom may be
+                    picked again; its codes add up.
+    ``"omp"``       orthogonal matching pursuit with ``n_nonzero_coefs`` atoms: pick
+                    :math:`\arg\max_j |d_j^\top r|`, then least squares on all picked
+                    atoms (:func:`skdict.ops.omp.orthogonal_matching_pursuit`); equal to
+                    :func:`sklearn.linear_model.orthogonal_mp`.
+    ``"topk"``      keep the ``n_nonzero_coefs`` largest :math:`|c_j|` of the correlations
+                    :math:`c = D x` (with ``positive``: the largest :math:`c_j`, clipped at 0).
+    ``"threshold"`` soft threshold of the correlations,
+                    :math:`\operatorname{sign}(c)\max(|c| - \alpha, 0)` (with ``positive``:
+                    :math:`\max(c - \alpha, 0)`), scikit-learn's ``"threshold"``.
+    ==============  =====================================================================
+
+    Parameters
+    ----------
+    X : array of shape (n_samples, n_features)
+        NumPy or CuPy; the codes follow it (CuPy in, CuPy out).
+    dictionary : array of shape (n_components, n_features)
+        Atoms as rows; moved to ``X``'s device if needed.
+    algorithm : {"fista", "ista", "mp", "omp", "topk", "threshold"}, default="fista"
+    alpha : float, default=1.0
+        :math:`\alpha \ge 0`: the l1 penalty of fista/ista, the threshold of
+        ``"threshold"``; ignored by mp, omp and topk.
+    n_nonzero_coefs : int or None, default=None
+        Atoms per sample for mp (steps), omp and topk, in ``[1, n_components]``.
+        ``None`` means ``max(1, n_features // 10)`` (scikit-learn's default for
+        OMP), capped at ``n_components``. Ignored by fista, ista and threshold.
+    positive : bool, default=False
+        Non-negative codes (fista, ista, mp, topk, threshold). OMP has no
+        non-negative variant here: ``positive=True`` with ``"omp"`` is an error.
+    max_iter : int, default=1000
+        Largest number of fista/ista iterations.
+    tol : float, default=1e-6
+        fista/ista stop a sample once its duality gap is at most ``tol`` times
+        its objective: a certified relative accuracy of the objective
+        (:func:`skdict.ops.fista.duality_gap`); 0 runs all ``max_iter``.
+    init : array of shape (n_samples, n_components) or None
+        Warm start of fista/ista (e.g. the codes for a nearby ``alpha``); an
+        error for the other algorithms, which have nothing to warm-start.
+    return_n_iter : bool, default=False
+        Also return the number of iterations: fista/ista iterations (of the
+        slowest sample), pursuit steps for mp/omp, 1 for the one-pass
+        topk and threshold.
+
+    Returns
+    -------
+    codes : array of shape (n_samples, n_components)
+        Dense codes, float32 when ``X`` and ``dictionary`` are both float32,
+        float64 otherwise.
+    n_iter : int
+        Only when ``return_n_iter``.
+
+    See Also
+    --------
+    SparseCoder : the same codes as a scikit-learn transformer.
+    """
+    X = check_matrix(X, "X")
+    D = _check_dictionary(X, dictionary)
+    xp = get_namespace(X)
+    dtype = xp.result_type(X.dtype, D.dtype)
+    X, D = X.astype(dtype, copy=False), D.astype(dtype, copy=False)
+    if positive and algorithm == "omp":
+        raise ValueError(
+            "positive=True is not available with algorithm='omp'; use 'mp', 'topk' or 'fista' for non-negative codes."
+        )
+    init = _check_init(init, algorithm, (X.shape[0], D.shape[0]), X)
+    k = _check_n_nonzero_coefs(n_nonzero_coefs, algorithm, D)
+
+    if algorithm in ITERATIVE:
+        momentum = algorithm == "fista"
+        codes, n_iter = _lasso(X, D, alpha, positive=positive, max_iter=max_iter, tol=tol, init=init, momentum=momentum)
+    elif algorithm == "mp":
+        codes, n_iter = matching_pursuit(X, D, k, positive=positive).codes().to_dense(), k
+    elif algorithm == "omp":
+        codes, n_iter = orthogonal_matching_pursuit(X, D, k).codes().to_dense(), k
+    elif algorithm == "topk":
+        codes, n_iter = _topk(X, D, k, positive), 1
+    else:  # "threshold"
+        codes, n_iter = soft_threshold(X @ D.T, alpha, positive=positive), 1
+    return (codes, n_iter) if return_n_iter else codes
