@@ -1,9 +1,10 @@
 """skdict: sparse dictionary learning for mechanistic interpretability, the scikit-learn way."""
 
 from skdict.coding import SparseCoder, sparse_encode
+from skdict.dictionary import LISTA, FISTADictionaryLearning, SoftplusAdamDictionaryLearning
 from skdict.exceptions import TrainingDivergedError
 from skdict.sae import AnchoredSAE, BatchTopKSAE, JumpReLUSAE, MPSAE, ReLUSAE, TopKSAE
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["AnchoredSAE", "BatchTopKSAE", "JumpReLUSAE", "MPSAE", "ReLUSAE", "SparseCoder", "TopKSAE", "TrainingDivergedError", "__version__", "sparse_encode"]
+__all__ = ["AnchoredSAE", "BatchTopKSAE", "FISTADictionaryLearning", "LISTA", "SoftplusAdamDictionaryLearning", "JumpReLUSAE", "MPSAE", "ReLUSAE", "SparseCoder", "TopKSAE", "TrainingDivergedError", "__version__", "sparse_encode"]
