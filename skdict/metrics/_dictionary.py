@@ -21,33 +21,49 @@ def _unit_rows(D):
     return normalize_rows(D, eps=0.0)
 
 
-def _max_abs_cosine(A, B, *, exclude_diagonal=False):
-    r"""For unit-row ``A`` and ``B``, return :math:`\max_j |\langle a_i, b_j \rangle|` for every row :math:`i`.
+def _abs_cosine_blocks(A, B, *, exclude_diagonal=False):
+    r"""Yield ``(start, stop, |A[start:stop] B^T|)``: the absolute cosines of unit rows, by row blocks of ``A``.
 
-    The cosine matrix is formed in row blocks of ``A`` so memory stays bounded for
-    large dictionaries. With ``exclude_diagonal`` (``A`` is ``B``) the pair
-    :math:`j = i` is skipped. Values are clipped to at most 1.
+    Blocks hold at most about ``_BLOCK_ELEMENTS`` entries, so memory stays bounded
+    for large dictionaries. With ``exclude_diagonal`` (``A`` is ``B``) the entries
+    :math:`j = i` are set to 0.
     """
     xp = get_namespace(A, B)
     n_rows, n_cols = A.shape[0], B.shape[0]
     step = max(1, _BLOCK_ELEMENTS // n_cols)
-    best = xp.empty(n_rows, dtype=A.dtype)
     for start in range(0, n_rows, step):
         stop = min(start + step, n_rows)
         cosines = xp.abs(A[start:stop] @ B.T)
         if exclude_diagonal:
             cosines[xp.arange(stop - start), xp.arange(start, stop)] = 0
+        yield start, stop, cosines
+
+
+def _max_abs_cosine(A, B, *, exclude_diagonal=False):
+    r"""For unit-row ``A`` and ``B``, return :math:`\max_j |\langle a_i, b_j \rangle|` for every row :math:`i`.
+
+    See :func:`_abs_cosine_blocks` for the blocks and ``exclude_diagonal``.
+    Values are clipped to at most 1.
+    """
+    xp = get_namespace(A, B)
+    best = xp.empty(A.shape[0], dtype=A.dtype)
+    for start, stop, cosines in _abs_cosine_blocks(A, B, exclude_diagonal=exclude_diagonal):
         best[start:stop] = xp.max(cosines, axis=1)
     return xp.minimum(best, 1)
 
 
-def _best_cosines(true_features, learned):
-    """Validate both dictionaries and return, per true atom, its best |cos| with a learned atom."""
+def _unit_dictionaries(true_features, learned):
+    """Validate both dictionaries; return them with unit rows, in their common floating dtype."""
     true_features = _check_matrix(true_features, "true_features")
     learned = _check_matrix(learned, "learned")
     _check_same_n_dims(true_features, learned, "true_features", "learned")
     dtype = get_namespace(true_features, learned).result_type(true_features.dtype, learned.dtype)
-    return _max_abs_cosine(_unit_rows(true_features.astype(dtype)), _unit_rows(learned.astype(dtype)))
+    return _unit_rows(true_features.astype(dtype)), _unit_rows(learned.astype(dtype))
+
+
+def _best_cosines(true_features, learned):
+    """Validate both dictionaries and return, per true atom, its best |cos| with a learned atom."""
+    return _max_abs_cosine(*_unit_dictionaries(true_features, learned))
 
 
 def gt_recovery(true_features, learned, threshold=0.95):
