@@ -80,8 +80,8 @@ class SoftplusAdamDictionaryLearning(BaseDictionaryLearner):
         l1 penalty :math:`\alpha` per sample.
     learning_rate : float, default=0.05
         Adam step size for :math:`\tilde Z`; the atoms' step is ``learning_rate / 10``.
-    max_iter : int, default=300
-        Adam steps in ``fit``.
+    max_iter : int, default=1000
+        Adam steps in ``fit`` (full batch; slow to converge, it is a baseline).
     tol : float, default=1e-6
         Stop when the loss changed by at most ``tol`` relative over one step.
     transform_max_iter : int, default=300
@@ -119,7 +119,7 @@ class SoftplusAdamDictionaryLearning(BaseDictionaryLearner):
         *,
         alpha=0.1,
         learning_rate=0.05,
-        max_iter=300,
+        max_iter=1000,
         tol=1e-6,
         transform_max_iter=300,
         dict_init=None,
