@@ -130,7 +130,7 @@ def absorption_score(
         others = xp.where(xp.abs(z) > tol, z, 0)
         others[:, j_p] = 0
         carried = others @ projections[:, column]
-        absorbed = (xp.abs(z[:, j_p]) <= tol) & (carried >= projection_threshold * true_codes[with_child, p])
+        absorbed = (xp.abs(z[:, j_p]) <= tol) & (carried >= projection_threshold * true_codes[:, p][with_child])
         rates.append(int(xp.count_nonzero(absorbed)) / n_tested)
     if not rates:
         raise ValueError(

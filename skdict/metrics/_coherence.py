@@ -42,7 +42,8 @@ def _support_table(codes):
         pattern = _sparse_pattern(codes, "csr")
         xp = get_namespace(pattern.indices)
         counts = xp.diff(pattern.indptr)
-        rows = xp.repeat(xp.arange(codes.shape[0]), counts)
+        # Row of each stored entry (CuPy's repeat takes no array of counts).
+        rows = xp.searchsorted(pattern.indptr, xp.arange(pattern.nnz), side="right") - 1
         cols = pattern.indices
     else:
         xp = get_namespace(codes)

@@ -92,6 +92,7 @@ def test_sparse_codes_and_blocking_agree(monkeypatch):
     rng = np.random.RandomState(4)
     D = rng.standard_normal((12, 5))
     codes = rng.exponential(size=(40, 12)) * (rng.random_sample((40, 12)) < 0.3)
+    codes[[0, 5, 6, 39]] = 0.0  # empty rows, first and last included
     dense_max = babel(D, 2, codes=codes)
     dense_mean = babel(D, None, codes=codes, aggregate="mean")
     full = babel(D, 3)
