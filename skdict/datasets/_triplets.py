@@ -48,13 +48,13 @@ def _check_feature_matrix(feature_matrix):
 
 def _squared_phi_norms(W, Phi):
     """:math:`w^\\top \\Phi w` for every row :math:`w` of ``W``."""
-    return np.einsum("ij,jk,ik->i", W, Phi, W)
+    return np.sum((W @ Phi) * W, axis=1)
 
 
 def _is_null(W, Phi, squared_norms):
     """Rows whose Φ-norm is 0 up to :data:`NULL_TOL` (relative to the largest eigenvalue and ‖w‖²)."""
-    largest = np.linalg.eigvalsh(Phi)[-1]
-    return squared_norms <= NULL_TOL * largest * np.einsum("ij,ij->i", W, W)
+    largest = np.linalg.norm(Phi, ord=2)
+    return squared_norms <= NULL_TOL * largest * np.sum(W * W, axis=1)
 
 
 def _equalities_among(W, Phi):

@@ -13,7 +13,7 @@ from skdict._array import DEVICES, device_of, get_namespace, is_cupy_array, reso
 from skdict.triplets._comparisons import contrasts_from_matrix, triplet_differences
 from skdict.triplets._cvxpy_solver import SDPSolver, cvxpy_available
 from skdict.triplets._factor import canonical_factor
-from skdict.triplets._lowrank_solver import LowRankSolver
+from skdict.triplets._lowrank_solver import LowRankSolver, lowrank_settings
 from skdict.triplets._validation import check_triplet_labels, check_triplets
 
 #: solver="auto" uses the SDP up to this many features (when cvxpy is installed and T is on the CPU).
@@ -200,18 +200,7 @@ class TripletFeatureLearner(BaseEstimator):
             self.loss_curve_ = []
         else:
             rank = n_features if self.rank is None else self.rank
-            solver = LowRankSolver(
-                rank=rank,
-                alpha=self.alpha,
-                margin=self.margin,
-                learning_rate=self.learning_rate,
-                batch_size=self.batch_size,
-                max_iter=self.max_iter,
-                tol=self.tol,
-                n_iter_no_change=self.n_iter_no_change,
-                max_grad_norm=self.max_grad_norm,
-                verbose=self.verbose,
-            )
+            solver = LowRankSolver(**{**lowrank_settings(self.get_params()), "rank": rank})
             rng = check_random_state(self.random_state)
             U = solver.initial_factor(n_features, T.dtype, xp, rng)
             U, self.n_iter_, self.loss_curve_ = solver.solve(A, B, inverse_scale, labels, U, rng)

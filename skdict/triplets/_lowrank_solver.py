@@ -18,6 +18,7 @@ the tangent space of that sphere, clipped, and :math:`U` is rescaled after each 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, fields
 
 from skdict._array import get_namespace
 from skdict._progress import EpochProgress
@@ -73,12 +74,18 @@ def lowrank_objective(U, A, B, inverse_scale, labels, *, margin, alpha):
     return loss, grad.astype(U.dtype, copy=False)
 
 
+def lowrank_settings(params):
+    """The entries of ``params`` (e.g. an estimator's ``get_params()``) that :class:`LowRankSolver` takes."""
+    return {field.name: params[field.name] for field in fields(LowRankSolver) if field.name in params}
+
+
 def _pin_scale(U, trace):
     """Rescale ``U`` in place so that :math:`\\lVert U \\rVert_F^2 = ` ``trace``."""
     xp = get_namespace(U)
     U *= math.sqrt(trace / float(xp.sum(U * U)))
 
 
+@dataclass(frozen=True)
 class LowRankSolver:
     r"""Minibatch Adam on :math:`J(U)`; one :meth:`solve` call per fit.
 
@@ -102,19 +109,16 @@ class LowRankSolver:
     verbose : int
     """
 
-    def __init__(
-        self, *, rank, alpha, margin, learning_rate, batch_size, max_iter, tol, n_iter_no_change, max_grad_norm, verbose
-    ):
-        self.rank = rank
-        self.alpha = alpha
-        self.margin = margin
-        self.learning_rate = learning_rate
-        self.batch_size = batch_size
-        self.max_iter = max_iter
-        self.tol = tol
-        self.n_iter_no_change = n_iter_no_change
-        self.max_grad_norm = max_grad_norm
-        self.verbose = verbose
+    rank: int
+    alpha: float
+    margin: float
+    learning_rate: float
+    batch_size: int
+    max_iter: int
+    tol: float
+    n_iter_no_change: int
+    max_grad_norm: float | None
+    verbose: int
 
     def initial_factor(self, n_features, dtype, xp, rng):
         """Gaussian :math:`U` of shape (n_features, rank), rescaled to :math:`\\lVert U \\rVert_F^2 = p`."""
