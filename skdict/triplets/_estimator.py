@@ -102,11 +102,14 @@ class TripletFeatureLearner(BaseEstimator):
     --------
     >>> import numpy as np
     >>> from skdict import TripletFeatureLearner
-    >>> from skdict.datasets import make_eigendecomposition_teaching_set
-    >>> F = np.random.default_rng(0).standard_normal((2, 5))
-    >>> T = make_eigendecomposition_teaching_set(F.T @ F)   # doctest: +SKIP
-    >>> TripletFeatureLearner(solver="cvxpy").fit(T).rank_  # doctest: +SKIP
-    2
+    >>> from skdict.datasets import make_triplet_feedback
+    >>> D = np.random.default_rng(0).standard_normal((2, 6))  # a dictionary of 2 atoms
+    >>> T, y = make_triplet_feedback(D.T @ D, 500, kind="comparison", random_state=0)
+    >>> est = TripletFeatureLearner(solver="lowrank", rank=2, random_state=1).fit(T, y)
+    >>> est.feature_matrix_.shape, est.rank_
+    ((6, 6), 2)
+    >>> bool(est.score(T, y) > 0.95)
+    True
     """
 
     _parameter_constraints: dict = {

@@ -134,3 +134,14 @@ def test_boolean_labels_and_list_input_are_accepted():
     T, y, _ = _labelled(n=50)
     est = TripletFeatureLearner(solver="lowrank", max_iter=2, random_state=0).fit(T.tolist(), (y > 0).astype(bool))
     assert est.feature_matrix_.shape == (6, 6)
+
+
+def test_report_line():
+    from skdict.triplets._summary import triplet_summary_line
+
+    line = triplet_summary_line(quick=True)
+    assert line.startswith("TripletFeatureLearner: ")
+    pcc = float(line.split("PCC ")[1].split()[0])
+    assert pcc > 0.95
+    if "exact p=" in line:
+        assert float(line.split("rel. error ")[1].split()[0]) < 1e-3
