@@ -39,7 +39,7 @@ class SparseCoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         Non-negative codes (not available with ``"omp"``).
     transform_max_iter : int, default=1000
         Largest number of fista/ista iterations.
-    transform_tol : float, default=1e-6
+    transform_tol : float, default=1e-4
         fista/ista stop a sample once its duality gap is at most ``transform_tol``
         times its objective.
 
@@ -86,7 +86,7 @@ class SparseCoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         transform_n_nonzero_coefs=None,
         positive_code=False,
         transform_max_iter=1000,
-        transform_tol=1e-6,
+        transform_tol=1e-4,
     ):
         self.dictionary = dictionary
         self.transform_algorithm = transform_algorithm

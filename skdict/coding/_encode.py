@@ -146,7 +146,7 @@ def sparse_encode(
     n_nonzero_coefs=None,
     positive=False,
     max_iter=1000,
-    tol=1e-6,
+    tol=1e-4,
     init=None,
     return_n_iter=False,
 ):
@@ -199,7 +199,7 @@ def sparse_encode(
         non-negative variant here: ``positive=True`` with ``"omp"`` is an error.
     max_iter : int, default=1000
         Largest number of fista/ista iterations.
-    tol : float, default=1e-6
+    tol : float, default=1e-4
         fista/ista stop a sample once its duality gap is at most ``tol`` times
         its objective: a certified relative accuracy of the objective
         (:func:`skdict.ops.fista.duality_gap`); 0 runs all ``max_iter``.

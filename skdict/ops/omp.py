@@ -37,7 +37,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from skdict._array import get_namespace
-from skdict.ops.codes import CodeMatrix
+from skdict.ops.matching_pursuit import MatchingPursuitTrace
 
 #: Largest number of elements of the per-block state (correlations and L^{-1}) held at once.
 _BLOCK_ELEMENTS = 1 << 23
@@ -63,12 +63,9 @@ class OrthogonalPursuitResult:
     n_active: object
     n_components: int
 
-    def codes(self):
-        """The code matrix :math:`z` as a :class:`~skdict.ops.codes.CodeMatrix`."""
-        xp = get_namespace(self.values)
-        n, k = self.indices.shape
-        rows = xp.repeat(xp.arange(n, dtype=self.indices.dtype), k)
-        return CodeMatrix(rows, self.indices.ravel(), self.values.ravel(), (n, self.n_components))
+    #: The code matrix :math:`z` as a :class:`~skdict.ops.codes.CodeMatrix`: (index, value) pairs
+    #: per row decode exactly as a matching-pursuit trace's do.
+    codes = MatchingPursuitTrace.codes
 
 
 def orthogonal_matching_pursuit(X, D, k, *, tol=None, gram=None):
