@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from skdict._array import get_namespace
+from skdict.ops._threads import run_blocks, split
+
+#: Elements updated at once (their scratch stays in cache between the fused operations).
+_CHUNK = 1 << 14
 
 
 class Adam:
@@ -45,12 +51,37 @@ class Adam:
         self.t += 1
         correction = math.sqrt(1.0 - self.beta2**self.t) / (1.0 - self.beta1**self.t)
         for name, grad in grads.items():
+            step_size = learning_rates[name] * correction
+            parts = (params[name], grad, self.m[name], self.v[name])
             xp = get_namespace(grad)
-            m, v = self.m[name], self.v[name]
-            m *= self.beta1
-            m += (1.0 - self.beta1) * grad
-            v *= self.beta2
-            v += (1.0 - self.beta2) * (grad * grad)
-            denom = xp.sqrt(v)
-            denom += self.eps
-            params[name] -= (learning_rates[name] * correction) * (m / denom)
+            if xp is not np or not all(part.flags.c_contiguous for part in parts):
+                self._update(*parts, step_size)
+                continue
+            flat = [part.reshape(-1) for part in parts]  # views: the updates land in place
+
+            def work(start, stop, flat=flat, step_size=step_size):
+                for lo in range(start, stop, _CHUNK):
+                    hi = min(lo + _CHUNK, stop)
+                    self._update(*(part[lo:hi] for part in flat), step_size)
+
+            run_blocks(work, split(flat[0].shape[0], 1))
+
+    def _update(self, theta, grad, m, v, step_size):
+        """One Adam update of a block, in place, with one scratch array.
+
+        The same operations in the same order as the textbook form, so the
+        result does not depend on how the parameter is cut into blocks.
+        """
+        xp = get_namespace(grad)
+        scratch = xp.multiply(grad, 1.0 - self.beta1)
+        m *= self.beta1
+        m += scratch  # m = beta1 m + (1 - beta1) g
+        xp.multiply(grad, grad, out=scratch)
+        scratch *= 1.0 - self.beta2
+        v *= self.beta2
+        v += scratch  # v = beta2 v + (1 - beta2) g^2
+        xp.sqrt(v, out=scratch)
+        scratch += self.eps
+        xp.divide(m, scratch, out=scratch)
+        scratch *= step_size
+        theta -= scratch

@@ -25,6 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from skdict._array import get_namespace
+from skdict.ops._threads import run_blocks, split
 from skdict.ops.codes import CodeMatrix, sampled_row_dots
 
 
@@ -32,7 +33,12 @@ def preactivations(params, X, centre):
     """:math:`a = (x - c) W_{enc}^\\top + b_{enc}` and the centred input :math:`\\tilde x`."""
     X_centred = X - centre
     A = X_centred @ params["encoder_"].T
-    A += params["encoder_bias_"]
+    bias = params["encoder_bias_"]
+
+    def add_bias(start, stop):
+        A[start:stop] += bias
+
+    run_blocks(add_bias, split(A.shape[0], A.shape[1]), get_namespace(A))
     return A, X_centred
 
 
@@ -134,7 +140,7 @@ def loss_and_grads(model, params, X, Y, *, centre, tied, dead_mask=None):
             A.shape,
         )
     else:
-        dA = CodeMatrix(rows, cols, dA_values[0], A.shape)
+        dA = Z.with_values(dA_values[0])  # same support: reuses Z's index structures
 
     grad_enc_bias = dA.column_sums()
     grads = {

@@ -1,0 +1,258 @@
+"""SAE speed against its physical floor, the encoder GEMM, as ratios measured in one run.
+
+The floor of a TopK SAE training step is the one dense product
+X @ W_encᵀ (batch x n_features x n_components); everything else is
+O(batch x k x n_features) when done sparsely. This script times, interleaved
+and repeated (medians):
+
+* ``gemm``: ``(X - b_dec) @ W_encᵀ`` alone, at the step's batch;
+* ``step``: one TopKSAE training step on that batch (forward, backward, Adam and
+  the engine's bookkeeping: clipping, unit-norm decoder, finiteness checks),
+  i.e. ``skdict.sae._training._train_step``; and its parts ``loss_and_grads``
+  (forward + backward) and ``adam``;
+* ``transform``: ``TopKSAE.transform`` of the batch (dense codes out);
+* MPSAE ``transform`` at ``k`` steps against ``k`` dense GEMMs of the same
+  shape (``k`` times the median of one GEMM, which is what the pursuit would
+  cost if every step recomputed the correlations);
+* peak extra memory of the training step (``tracemalloc``, NumPy), against
+  ``batch x (n_features + k)`` and ``batch x n_components`` elements.
+
+Targets (issue 6): step <= 2.0x GEMM, transform <= 1.5x GEMM, MPSAE transform
+<= 0.25x of k GEMMs.
+
+Run::
+
+    PYTHONPATH=. python benchmarks/sae_step.py            # n = batch = 8192, d = 768, m = 8192, k = 32
+    PYTHONPATH=. python benchmarks/sae_step.py --quick    # small shapes, a smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+import tracemalloc
+
+import numpy as np
+import scipy.sparse
+
+from skdict import MPSAE, TopKSAE
+from skdict.ops._threads import n_threads
+from skdict.sae._training import _train_step
+
+
+def median_times(functions, repeats):
+    """Median wall time of each function, the calls interleaved round-robin."""
+    times = {name: [] for name in functions}
+    for _ in range(repeats):
+        for name, function in functions.items():
+            start = time.perf_counter()
+            function()
+            times[name].append(time.perf_counter() - start)
+    return {name: float(np.median(values)) for name, values in times.items()}
+
+
+def fitted_topk(X, n_components, k, seed):
+    """A TopKSAE initialised and stepped once on a small sample (its speed does not depend on training)."""
+    sample = X[: min(512, X.shape[0])]
+    return TopKSAE(n_components=n_components, k=k, batch_size=sample.shape[0], max_iter=1, random_state=seed).fit(
+        sample
+    )
+
+
+def fitted_mpsae(X, n_components, k, seed):
+    sample = X[: min(256, X.shape[0])]
+    return MPSAE(n_components=n_components, k=k, batch_size=sample.shape[0], max_iter=1, random_state=seed).fit(sample)
+
+
+def step_functions(model, X):
+    """Closures for the GEMM, the whole training step, and its parts, on the batch ``X``."""
+    params = model._params()
+    snapshot = {name: p.copy() for name, p in params.items()}
+    centre = model._centre()
+
+    def gemm():
+        return (X - centre) @ params["encoder_"].T
+
+    def step():
+        _train_step(model, params, X, X, 1.0, snapshot, "benchmark")
+
+    def loss_and_grads():
+        return model._loss_and_grads(params, X, X, model._dead_mask())
+
+    grads = loss_and_grads().grads
+
+    def adam():
+        model._adam.step(params, grads, {name: 0.0 for name in grads})  # zero rate: parameters unchanged
+
+    def transform():
+        return model.transform(X)
+
+    return {"gemm": gemm, "step": step, "loss_and_grads": loss_and_grads, "adam": adam, "transform": transform}
+
+
+def plain_references():
+    """The ops as first written (single-threaded NumPy), to time the optimised ones against."""
+
+    def topk(A, k):
+        indices = np.argpartition(A, A.shape[1] - k, axis=1)[:, A.shape[1] - k :]
+        return indices, np.take_along_axis(A, indices, axis=1)
+
+    def csr(rows, cols, values, shape):
+        counts = np.bincount(rows, minlength=shape[0])
+        indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
+        return scipy.sparse.csr_matrix((values, cols.astype(np.int32), indptr), shape=shape)
+
+    def sddmm(G, W, rows, cols, block=1 << 22):
+        dots = np.empty(rows.shape[0], dtype=G.dtype)
+        step = max(1, block // G.shape[1])
+        for start in range(0, rows.shape[0], step):
+            stop = min(start + step, rows.shape[0])
+            dots[start:stop] = np.sum(G[rows[start:stop]] * W[cols[start:stop]], axis=1)
+        return dots
+
+    def adam(theta, grad, m, v, step_size, beta1=0.9, beta2=0.999, eps=1e-8):
+        m *= beta1
+        m += (1.0 - beta1) * grad
+        v *= beta2
+        v += (1.0 - beta2) * (grad * grad)
+        denom = np.sqrt(v)
+        denom += eps
+        theta -= step_size * (m / denom)
+
+    return topk, csr, sddmm, adam
+
+
+def op_functions(model, X):
+    """Each optimised op of the step next to its plain reference, on the step's own operands."""
+    from skdict.ops.codes import CodeMatrix, sampled_row_dots
+    from skdict.ops.topk import row_topk
+    from skdict.sae._step import preactivations
+
+    topk, csr, sddmm, adam = plain_references()
+    params = model._params()
+    A, _ = preactivations(params, X, model._centre())
+    k = model.k_
+    indices, values = row_topk(A, k)
+    rows = np.repeat(np.arange(X.shape[0]), k)
+    cols = indices.reshape(-1)
+    vals = values.reshape(-1)
+    W = params["components_"]
+    G = np.random.default_rng(1).standard_normal(X.shape).astype(X.dtype)
+    theta, grad = W.copy(), np.random.default_rng(2).standard_normal(W.shape).astype(W.dtype)
+    m, v = np.zeros_like(W), np.zeros_like(W)
+
+    from skdict.ops.adam import Adam
+
+    optimizer = Adam({"w": theta})
+    plain_Z = csr(rows, cols, vals, A.shape)
+    return {
+        "top-k": (lambda: row_topk(A, k), lambda: topk(A, k)),
+        "Z W_dec (decode)": (lambda: CodeMatrix(rows, cols, vals, A.shape).dot(W), lambda: plain_Z @ W),
+        "Z^T G (weight gradient)": (
+            lambda: CodeMatrix(rows, cols, vals, A.shape).tdot(G),
+            lambda: plain_Z.T @ G,
+        ),
+        "SDDMM G W_dec^T on the support": (
+            lambda: sampled_row_dots(G, W, rows, cols),
+            lambda: sddmm(G, W, rows, cols),
+        ),
+        "Adam update of one (m, d) parameter": (
+            lambda: optimizer.step({"w": theta}, {"w": grad}, {"w": 0.0}),
+            lambda: adam(theta, grad, m, v, 0.0),
+        ),
+    }
+
+
+def peak_step_memory(model, X):
+    """Peak bytes allocated during one training step beyond what existed before it (tracemalloc)."""
+    params = model._params()
+    snapshot = {name: p.copy() for name, p in params.items()}
+    _train_step(model, params, X, X, 1.0, snapshot, "warm-up")
+    tracemalloc.start()
+    tracemalloc.reset_peak()
+    before, _ = tracemalloc.get_traced_memory()
+    _train_step(model, params, X, X, 1.0, snapshot, "memory")
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return peak - before
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--batch", type=int, default=8192)
+    parser.add_argument("--features", type=int, default=768)
+    parser.add_argument("--components", type=int, default=8192)
+    parser.add_argument("--k", type=int, default=32)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    parser.add_argument("--skip-mpsae", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="batch 1024, 2048 latents, 3 repeats")
+    args = parser.parse_args()
+    if args.quick:
+        args.batch, args.components, args.repeats = 1024, 2048, 3
+
+    n, d, m, k = args.batch, args.features, args.components, args.k
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((n, d)).astype(args.dtype)
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, skdict threads "
+        f"{n_threads()}, OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}, "
+        f"numpy {np.__version__}"
+    )
+    print(f"shapes: batch n={n}, n_features d={d}, n_components m={m}, k={k}, {args.dtype}; "
+          f"median of {args.repeats} interleaved repeats\n")
+
+    model = fitted_topk(X, m, k, seed=0)
+    functions = step_functions(model, X)
+    functions["loss_and_grads"]()  # warm the caches and the thread pool
+    times = median_times(functions, args.repeats)
+    gemm = times["gemm"]
+    rows = [
+        ("TopKSAE step (fwd + bwd + Adam + engine)", times["step"], 2.0),
+        ("  of which loss_and_grads", times["loss_and_grads"], None),
+        ("  of which Adam", times["adam"], None),
+        ("TopKSAE transform", times["transform"], 1.5),
+    ]
+    print(f"{'what':44s} {'seconds':>9s} {'x GEMM':>8s} {'target':>8s}")
+    print(f"{'encoder GEMM (X - b_dec) @ W_enc.T':44s} {gemm:9.4f} {1.0:8.2f}")
+    for name, seconds, target in rows:
+        verdict = "" if target is None else f"<= {target:.2f} {'met' if seconds / gemm <= target else 'NOT met'}"
+        print(f"{name:44s} {seconds:9.4f} {seconds / gemm:8.2f}   {verdict}")
+
+    ops = op_functions(model, X)
+    flat = {f"{name}|{which}": pair[i] for name, pair in ops.items() for i, which in enumerate(("new", "plain"))}
+    op_times = median_times(flat, args.repeats)
+    print(f"\n{'op (on the step operands)':44s} {'skdict':>9s} {'plain':>9s} {'speed-up':>9s}")
+    for name in ops:
+        new, plain = op_times[f"{name}|new"], op_times[f"{name}|plain"]
+        print(f"{name:44s} {new:9.4f} {plain:9.4f} {plain / new:9.2f}")
+
+    peak = peak_step_memory(model, X)
+    itemsize = np.dtype(args.dtype).itemsize
+    print(
+        f"\npeak extra memory of one step: {peak / 2**20:.1f} MiB = "
+        f"{peak / (n * (d + k) * itemsize):.1f} x batch*(d+k) elements, "
+        f"{peak / (n * m * itemsize):.2f} x batch*m elements "
+        f"(parameters + Adam state: {4 * m * d * itemsize / 2**20:.0f} MiB)"
+    )
+
+    if not args.skip_mpsae:
+        mp = fitted_mpsae(X, m, k, seed=0)
+        W = mp.components_
+
+        def mp_gemm():
+            return X @ W.T
+
+        mp_times = median_times({"gemm": mp_gemm, "transform": lambda: mp.transform(X)}, max(3, args.repeats // 2))
+        budget = k * mp_times["gemm"]
+        ratio = mp_times["transform"] / budget
+        print(
+            f"\nMPSAE transform, k={k}: {mp_times['transform']:.3f} s; one GEMM {mp_times['gemm']:.4f} s, "
+            f"k GEMMs {budget:.3f} s; ratio {ratio:.3f} (target <= 0.25: {'met' if ratio <= 0.25 else 'NOT met'})"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,71 @@
+"""Row blocks on threads: the CPU parallelism of the ops layer.
+
+NumPy's ufuncs, reductions, ``argpartition`` and BLAS calls, and SciPy's sparse
+products, release the GIL, so independent row blocks of one large array can be
+worked on by a small thread pool. On CuPy the GPU is already parallel: every
+helper here runs the work as one block on the calling thread.
+
+The pool has one thread per CPU the process may use, or ``SKDICT_NUM_THREADS``
+when that environment variable is set (``1`` turns threading off).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+#: Below this many elements of work per block, a thread costs more than it saves.
+MIN_BLOCK_ELEMENTS = 1 << 16
+
+
+def n_threads():
+    """Threads used by the ops layer on the CPU (at least 1)."""
+    setting = os.environ.get("SKDICT_NUM_THREADS")
+    if setting:
+        try:
+            value = int(setting)
+        except ValueError:
+            raise ValueError(
+                f"SKDICT_NUM_THREADS must be a positive integer, got {setting!r}; unset it to use every CPU."
+            ) from None
+        if value < 1:
+            raise ValueError(f"SKDICT_NUM_THREADS must be a positive integer, got {value}.")
+        return value
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+@functools.lru_cache(maxsize=4)
+def _pool(size):
+    return ThreadPoolExecutor(max_workers=size, thread_name_prefix="skdict-ops")
+
+
+def split(n_items, cost_per_item, *, max_blocks=None, min_block_elements=MIN_BLOCK_ELEMENTS):
+    """Boundaries ``[(start, stop), ...]`` cutting ``range(n_items)`` into balanced blocks.
+
+    As many blocks as threads (or ``max_blocks``), but none with less than
+    ``min_block_elements`` of work, where one item costs ``cost_per_item`` elements.
+    """
+    threads = n_threads() if max_blocks is None else max_blocks
+    by_size = max(1, (n_items * max(cost_per_item, 1)) // max(min_block_elements, 1))
+    n_blocks = int(max(1, min(threads, by_size, n_items)))
+    edges = np.linspace(0, n_items, n_blocks + 1).astype(np.int64)
+    return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:]) if b > a]
+
+
+def run_blocks(work, blocks, xp=np):
+    """Call ``work(start, stop)`` for every block, on the thread pool when it helps.
+
+    ``work`` must write to disjoint outputs per block. Returns the results in
+    block order. With CuPy arrays (``xp`` not NumPy) or one block, runs inline.
+    """
+    threads = n_threads()
+    if xp is not np or len(blocks) <= 1 or threads == 1:
+        return [work(start, stop) for start, stop in blocks]
+    pool = _pool(min(len(blocks), threads))
+    return list(pool.map(lambda block: work(*block), blocks))
