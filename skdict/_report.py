@@ -22,7 +22,16 @@ from typing import Any, Callable
 
 import numpy as np
 
-from skdict import BatchTopKSAE, JumpReLUSAE, MPSAE, ReLUSAE, TopKSAE
+from skdict import (
+    AnchoredSAE,
+    BatchTopKSAE,
+    FISTADictionaryLearning,
+    JumpReLUSAE,
+    MPSAE,
+    ReLUSAE,
+    SparseCoder,
+    TopKSAE,
+)
 from skdict._array import to_numpy
 
 #: Cosine above which a learned atom counts as recovering a true feature.
@@ -54,6 +63,9 @@ class Problem:
     features: np.ndarray | None = None
     atom_shape: tuple[int, int] | None = None
     fit_params: dict = field(default_factory=dict)
+    codes: np.ndarray | None = None
+    X_ood: np.ndarray | None = None
+    codes_ood: np.ndarray | None = None
 
 
 #: A factory builds an unfitted estimator for a problem and a run configuration.
@@ -78,6 +90,9 @@ class Result:
     l0: float = math.nan
     dead_fraction: float = math.nan
     gt_recovery: float | None = None
+    mean_max_cosine: float | None = None
+    mcc_in: float | None = None
+    mcc_out: float | None = None
     fit_seconds: float = math.nan
     error: str | None = None
     estimator: Any = field(default=None, repr=False)
@@ -103,12 +118,58 @@ def sae(cls, **params) -> Factory:
 #              JumpReLU alpha 0.01 / 0.03 / 0.1 / 0.3: L0 7.0 / 3.8 / 2.3 / 2.2.
 #   digits     TopK k=16: L0 16.  ReLU alpha 0.2 / 0.3 / 0.4: L0 15.1 / 10.0 / 7.2.
 #              JumpReLU alpha 0.01 / 0.02 / 0.03 / 0.05: L0 21.3 / 17.2 / 15.4 / 12.9.
+def dictionary_learning(alpha, max_iter=None) -> Factory:
+    """Factory for DL-FISTA (alternating FISTA codes and least-squares atoms), non-negative codes."""
+
+    def factory(problem, config):
+        return FISTADictionaryLearning(
+            problem.fit_params["n_components"], alpha=alpha, positive_code=True, device=config.device,
+            max_iter=max_iter or problem.fit_params["max_iter"], random_state=config.seed,
+        )
+
+    factory.__name__ = "make_FISTADictionaryLearning"
+    return factory
+
+
+def anchored(cls, n_anchors, **params) -> Factory:
+    """Factory for an SAE whose first latents are anchored at the problem's first ``n_anchors`` true features."""
+    inner = sae(cls, **params)
+
+    def factory(problem, config):
+        return AnchoredSAE(inner(problem, config), anchors=problem.features[:n_anchors], anchor_weight=1.0)
+
+    factory.__name__ = f"make_Anchored{cls.__name__}"
+    return factory
+
+
+def fista_oracle(alpha) -> Factory:
+    """Sparse coding on the true features themselves: the ceiling a learned dictionary can reach."""
+
+    def factory(problem, config):
+        return SparseCoder(problem.features, transform_algorithm="fista", transform_alpha=alpha, positive_code=True)
+
+    factory.__name__ = "make_fista_oracle"
+    return factory
+
+
 SYNTHETIC_METHODS = (
     ("TopKSAE", sae(TopKSAE, k=2)),
     ("BatchTopKSAE", sae(BatchTopKSAE, k=2)),
     ("ReLUSAE", sae(ReLUSAE, alpha=0.2)),
     ("JumpReLUSAE", sae(JumpReLUSAE, alpha=0.1)),
     ("MPSAE", sae(MPSAE, k=2)),
+    ("DL-FISTA", dictionary_learning(alpha=0.05, max_iter=15)),
+    ("AnchoredTopK", anchored(TopKSAE, 16, k=2)),
+    ("AnchoredReLU", anchored(ReLUSAE, 16, alpha=0.2)),
+)
+
+# Compositional OOD: codes and their MCC with the true codes, in distribution and out.
+OOD_METHODS = (
+    ("FISTA-oracle", fista_oracle(alpha=0.01)),
+    ("DL-FISTA", dictionary_learning(alpha=0.2, max_iter=30)),
+    ("TopKSAE", sae(TopKSAE, k=3)),
+    ("ReLUSAE", sae(ReLUSAE, alpha=0.05)),
+    ("MPSAE", sae(MPSAE, k=3)),
 )
 
 DIGITS_METHODS = (
@@ -170,8 +231,31 @@ def load_digits(config: RunConfig) -> Problem:
     )
 
 
+def load_ood(config: RunConfig) -> Problem:
+    """Compositional OOD split: latent 0 seen with the low half of the latents in training, with the high half OOD."""
+    from skdict.datasets import make_compositional_ood
+
+    n_latents, k = 32, 3
+    n_samples, max_iter = (4000, 30) if config.quick else (10_000, 60)
+    data = make_compositional_ood(n_latents, k, n_samples, random_state=config.seed)
+    return Problem(
+        name="ood",
+        description=(
+            f"make_compositional_ood: {n_latents} latents, k={k}, {data.X_train.shape[1]} measured dims, "
+            f"{n_samples} training samples; n_components={n_latents}, max_iter={max_iter}"
+        ),
+        X=np.asarray(data.X_train, dtype=np.float32),
+        features=np.asarray(data.features),
+        codes=np.asarray(data.codes_train),
+        X_ood=np.asarray(data.X_ood, dtype=np.float32),
+        codes_ood=np.asarray(data.codes_ood),
+        fit_params={"n_components": n_latents, "max_iter": max_iter, **TRAINING},
+    )
+
+
 BENCHMARKS: list[Benchmark] = [
     Benchmark("synthetic", load_synthetic, SYNTHETIC_METHODS),
+    Benchmark("ood", load_ood, OOD_METHODS),
     Benchmark("digits", load_digits, DIGITS_METHODS),
 ]
 
@@ -188,8 +272,14 @@ def method_names() -> list[str]:
 
 # ------------------------------------------------------------------ measuring
 def evaluate(name: str, estimator, problem: Problem) -> Result:
-    """Fit ``estimator`` on the problem and measure it; a failure becomes a row with ``error``."""
-    from skdict.metrics import dead_fraction, gt_recovery, l0
+    """Fit ``estimator`` on the problem and measure it; a failure becomes a row with ``error``.
+
+    Ground-truth columns are measured only where the problem knows the truth:
+    recovery and M_IP against ``features`` (for an :class:`~skdict.AnchoredSAE`,
+    on the features and latents that were not anchored: anchors are the first
+    true features), MCC of the codes against ``codes`` and ``codes_ood``.
+    """
+    from skdict.metrics import dead_fraction, explained_variance, gt_recovery, l0, mcc, mean_max_cosine
 
     X = problem.X
     failed = {"gt_recovery": math.nan if problem.features is not None else None}
@@ -204,16 +294,21 @@ def evaluate(name: str, estimator, problem: Problem) -> Result:
         codes = estimator.transform(X)
         result = Result(
             name,
-            explained_variance=float(estimator.score(X)),
+            explained_variance=float(explained_variance(X, estimator.inverse_transform(codes))),
             l0=l0(codes),
             dead_fraction=dead_fraction(codes),
             fit_seconds=seconds,
             estimator=estimator,
         )
         if problem.features is not None:
-            result.gt_recovery = float(
-                gt_recovery(problem.features, to_numpy(estimator.components_), threshold=GT_THRESHOLD)
-            )
+            n_anchors = getattr(estimator, "n_anchors_", 0)
+            true, atoms = problem.features[n_anchors:], to_numpy(estimator.components_)[n_anchors:]
+            result.gt_recovery = float(gt_recovery(true, atoms, threshold=GT_THRESHOLD))
+            result.mean_max_cosine = float(mean_max_cosine(true, atoms))
+        if problem.codes is not None:
+            result.mcc_in = float(mcc(problem.codes, to_numpy(codes)))
+        if problem.X_ood is not None:
+            result.mcc_out = float(mcc(problem.codes_ood, to_numpy(estimator.transform(problem.X_ood))))
     except Exception as exc:
         return Result(name, fit_seconds=seconds, error=f"measuring: {type(exc).__name__}: {exc}", **failed)
     return result
@@ -227,8 +322,13 @@ _COLUMNS = (
     ("L0", 8, lambda r: _number(r.l0, ".1f")),
     ("dead frac.", 11, lambda r: _number(r.dead_fraction, ".3f")),
     (f"GT recov.@{GT_THRESHOLD:g}", 16, lambda r: "n/a" if r.gt_recovery is None else _number(r.gt_recovery, ".3f")),
+    ("M_IP", 7, lambda r: _number(r.mean_max_cosine, ".3f")),
+    ("MCC in", 8, lambda r: _number(r.mcc_in, ".3f")),
+    ("MCC OOD", 8, lambda r: _number(r.mcc_out, ".3f")),
     ("fit s", 7, lambda r: _number(r.fit_seconds, ".1f")),
 )
+#: Columns left out of a table when no row has a value for them.
+_OPTIONAL = {"M_IP": "mean_max_cosine", "MCC in": "mcc_in", "MCC OOD": "mcc_out"}
 
 
 def _number(value, spec):
@@ -237,17 +337,21 @@ def _number(value, spec):
 
 def format_table(problem: Problem, results: list[Result]) -> str:
     """A fixed-width text table, one row per method; errors are listed under it."""
+    columns = [
+        column for column in _COLUMNS
+        if column[0] not in _OPTIONAL or any(getattr(r, _OPTIONAL[column[0]]) is not None for r in results)
+    ]
     header = "".join(
-        title.ljust(width) if i == 0 else title.rjust(width) for i, (title, width, _) in enumerate(_COLUMNS)
+        title.ljust(width) if i == 0 else title.rjust(width) for i, (title, width, _) in enumerate(columns)
     )
     rule = "-" * len(header)
     lines = [f"{problem.name}: {problem.description}", rule, header, rule]
     for result in results:
-        cells = [show(result) for _, _, show in _COLUMNS]
+        cells = [show(result) for _, _, show in columns]
         lines.append(
             "".join(
                 cell.ljust(width) if i == 0 else cell.rjust(width)
-                for i, (cell, (_, width, _)) in enumerate(zip(cells, _COLUMNS))
+                for i, (cell, (_, width, _)) in enumerate(zip(cells, columns))
             )
         )
     lines.append(rule)
@@ -275,9 +379,10 @@ def write_plots(reports: list[tuple[Problem, list[Result]]], output_dir: Path) -
     for ax, (problem, results) in zip(axes, reports):
         lowest = 0.0
         for result in results:
-            if result.estimator is None:
-                continue
-            curve = [float(v) for v in result.estimator.history_["explained_variance"]]
+            history = getattr(result.estimator, "history_", None)
+            if not isinstance(history, dict) or "explained_variance" not in history:
+                continue  # only the SAEs record explained variance per epoch
+            curve = [float(v) for v in history["explained_variance"]]
             lowest = min([lowest, *[v for v in curve if math.isfinite(v)]])
             ax.plot(range(1, len(curve) + 1), curve, marker=".", label=f"{result.method} (L0 {result.l0:.1f})")
         # The first epochs of an L1/L0 SAE can sit far below 0; clip them so the end stays readable.

@@ -12,7 +12,14 @@ import pytest
 from skdict import TopKSAE, _report
 from skdict.__main__ import main
 
-ALL_METHODS = ["TopKSAE", "BatchTopKSAE", "ReLUSAE", "JumpReLUSAE", "MPSAE"]
+SAE_FAMILY = ["TopKSAE", "BatchTopKSAE", "ReLUSAE", "JumpReLUSAE", "MPSAE"]
+#: Methods of each table, and whether the table has the M_IP and MCC columns.
+TABLES = {
+    "synthetic": (SAE_FAMILY + ["DL-FISTA", "AnchoredTopK", "AnchoredReLU"], True, False),
+    "ood": (["FISTA-oracle", "DL-FISTA", "TopKSAE", "ReLUSAE", "MPSAE"], True, True),
+    "digits": (SAE_FAMILY, False, False),
+}
+ALL_METHODS = list(dict.fromkeys(name for methods, _, _ in TABLES.values() for name in methods))
 OPTIONS = ["--quick", "--seed", "--output-dir", "--methods", "--device"]
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -77,11 +84,15 @@ def test_quick_run_prints_one_finite_row_per_method(quick_run):
     status, text, _ = quick_run
     assert status == 0
     tables = parse_tables(text)
-    assert list(tables) == ["synthetic", "digits"]
+    assert list(tables) == list(TABLES)
     for name, rows in tables.items():
-        assert list(rows) == ALL_METHODS, name
+        methods, has_mip, has_mcc = TABLES[name]
+        assert list(rows) == methods, name
         for method, cells in rows.items():
-            ev, l0, dead, recovery, seconds = cells
+            ev, l0, dead, recovery, *ground_truth, seconds = cells
+            assert len(ground_truth) == has_mip + 2 * has_mcc, (name, cells)
+            for value in ground_truth:
+                assert 0.0 <= float(value) <= 1.0, (name, method, cells)
             for value in (ev, l0, dead, seconds):
                 assert math.isfinite(float(value)), (name, method, cells)
             assert float(ev) <= 1.0
@@ -105,8 +116,19 @@ def test_quick_run_numbers_are_sensible(quick_run):
     assert float(synthetic["TopKSAE"][1]) <= 2.0
     assert float(digits["TopKSAE"][1]) <= 16.0
     # Every method of the family is actually sparse on digits (64 pixels, 128 latents).
-    for method in ALL_METHODS:
+    for method in SAE_FAMILY:
         assert float(digits[method][1]) < 64
+    # Sparse coding on the true features is the ceiling of the OOD table: MCC ~ 1 in and out.
+    ood = tables["ood"]
+    assert float(ood["FISTA-oracle"][5]) > 0.99 and float(ood["FISTA-oracle"][6]) > 0.99
+    # Anchored rows report recovery of the features that were not anchored.
+    assert 0.0 <= float(synthetic["AnchoredTopK"][3]) <= 1.0
+
+
+def test_quick_run_ends_with_the_triplet_line(quick_run):
+    _, text, _ = quick_run
+    line = next(line for line in text.splitlines() if line.startswith("TripletFeatureLearner:"))
+    assert "PCC" in line
 
 
 def test_quick_run_writes_report_and_plots(quick_run):
@@ -130,7 +152,9 @@ def test_methods_option_selects_case_insensitively(tmp_path, capsys):
     status = main(["--quick", "--methods", "topksae", "--device", "cpu", "--output-dir", str(tmp_path)])
     assert status == 0
     tables = parse_tables(capsys.readouterr().out)
-    assert {name: list(rows) for name, rows in tables.items()} == {"synthetic": ["TopKSAE"], "digits": ["TopKSAE"]}
+    assert {name: list(rows) for name, rows in tables.items()} == {
+        "synthetic": ["TopKSAE"], "ood": ["TopKSAE"], "digits": ["TopKSAE"]
+    }
 
 
 def test_unknown_method_is_a_usage_error(tmp_path, capsys):
