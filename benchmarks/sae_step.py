@@ -78,6 +78,13 @@ def step_functions(model, X):
     def step():
         _train_step(model, params, X, X, 1.0, snapshot, "benchmark")
 
+    def step_rowwise():
+        model._rowwise_support = True  # what a model whose support is decided row by row may declare
+        try:
+            _train_step(model, params, X, X, 1.0, snapshot, "benchmark")
+        finally:
+            del model._rowwise_support
+
     def loss_and_grads():
         return model._loss_and_grads(params, X, X, model._dead_mask())
 
@@ -89,7 +96,14 @@ def step_functions(model, X):
     def transform():
         return model.transform(X)
 
-    return {"gemm": gemm, "step": step, "loss_and_grads": loss_and_grads, "adam": adam, "transform": transform}
+    return {
+        "gemm": gemm,
+        "step": step,
+        "step_rowwise": step_rowwise,
+        "loss_and_grads": loss_and_grads,
+        "adam": adam,
+        "transform": transform,
+    }
 
 
 def plain_references():
@@ -165,15 +179,13 @@ def op_functions(model, X):
     }
 
 
-def peak_step_memory(model, X):
-    """Peak bytes allocated during one training step beyond what existed before it (tracemalloc)."""
-    params = model._params()
-    snapshot = {name: p.copy() for name, p in params.items()}
-    _train_step(model, params, X, X, 1.0, snapshot, "warm-up")
+def peak_step_memory(step):
+    """Peak bytes allocated during one call of ``step`` beyond what existed before it (tracemalloc)."""
+    step()
     tracemalloc.start()
     tracemalloc.reset_peak()
     before, _ = tracemalloc.get_traced_memory()
-    _train_step(model, params, X, X, 1.0, snapshot, "memory")
+    step()
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     return peak - before
@@ -211,6 +223,7 @@ def main():
     gemm = times["gemm"]
     rows = [
         ("TopKSAE step (fwd + bwd + Adam + engine)", times["step"], 2.0),
+        ("  the same, row-blocked forward", times["step_rowwise"], 2.0),
         ("  of which loss_and_grads", times["loss_and_grads"], None),
         ("  of which Adam", times["adam"], None),
         ("TopKSAE transform", times["transform"], 1.5),
@@ -229,14 +242,36 @@ def main():
         new, plain = op_times[f"{name}|new"], op_times[f"{name}|plain"]
         print(f"{name:44s} {new:9.4f} {plain:9.4f} {plain / new:9.2f}")
 
-    peak = peak_step_memory(model, X)
     itemsize = np.dtype(args.dtype).itemsize
+    gradient_bytes = 2 * (m * d + m + d) * itemsize  # encoder and decoder gradients, parameter-sized
     print(
-        f"\npeak extra memory of one step: {peak / 2**20:.1f} MiB = "
-        f"{peak / (n * (d + k) * itemsize):.1f} x batch*(d+k) elements, "
-        f"{peak / (n * m * itemsize):.2f} x batch*m elements "
-        f"(parameters + Adam state: {4 * m * d * itemsize / 2**20:.0f} MiB)"
+        f"\npeak memory allocated during one call (tracemalloc; parameters and Adam state exist before it; "
+        f"units: batch*(d+k) = {n * (d + k) * itemsize / 2**20:.1f} MiB, batch*m = {n * m * itemsize / 2**20:.0f} "
+        f"MiB, gradients {gradient_bytes / 2**20:.0f} MiB):"
     )
+
+    def rowwise(function):
+        def call():
+            model._rowwise_support = True
+            try:
+                function()
+            finally:
+                del model._rowwise_support
+
+        return call
+
+    for name, function in (
+        ("loss_and_grads", functions["loss_and_grads"]),
+        ("loss_and_grads, row-blocked", rowwise(functions["loss_and_grads"])),
+        ("whole step", functions["step"]),
+        ("whole step, row-blocked", functions["step_rowwise"]),
+    ):
+        peak = peak_step_memory(function)
+        beyond = peak - gradient_bytes
+        print(
+            f"  {name:28s} {peak / 2**20:8.1f} MiB; beyond the gradients {beyond / 2**20:7.1f} MiB = "
+            f"{beyond / (n * (d + k) * itemsize):5.1f} x batch*(d+k) = {beyond / (n * m * itemsize):5.2f} x batch*m"
+        )
 
     if not args.skip_mpsae:
         mp = fitted_mpsae(X, m, k, seed=0)

@@ -20,6 +20,8 @@ DENSE_ABOVE = 0.02
 #: Elements of a (pairs x n_features) block gathered at once by :func:`sampled_row_dots`
 #: (about 2 MiB of float32: the gathered rows stay in cache while they are used).
 _GATHER_BLOCK = 1 << 19
+#: The same on a GPU, where fewer, larger kernels are faster (128 MiB of float32).
+_GATHER_BLOCK_GPU = 1 << 25
 #: :func:`sampled_row_dots` pads rows to a common width when that adds at most this factor of work.
 _MAX_PADDING = 2.0
 
@@ -225,6 +227,10 @@ def sampled_row_dots(G, W, rows, cols):
     return _pair_block_dots(G, W, rows, cols, dtype)
 
 
+def _gather_block(xp):
+    return _GATHER_BLOCK if xp is np else _GATHER_BLOCK_GPU
+
+
 def _row_slots(rows, n_rows, xp):
     """Position of each pair within its row and the widest row, or ``None`` if ``rows`` is not sorted."""
     if not bool(xp.all(rows[1:] >= rows[:-1])):
@@ -242,7 +248,7 @@ def _padded_row_dots(G, W, rows, cols, slot, width):
     chosen = xp.zeros((n_rows, width), dtype=cols.dtype)  # padding points at row 0 of W, then is dropped
     chosen[rows, slot] = cols
     dots = xp.empty((n_rows, width), dtype=xp.result_type(G.dtype, W.dtype))
-    rows_per_block = max(1, _GATHER_BLOCK // max(width * p, 1))
+    rows_per_block = max(1, _gather_block(xp) // max(width * p, 1))
 
     def work(start, stop):
         for lo in range(start, stop, rows_per_block):
@@ -259,7 +265,7 @@ def _pair_block_dots(G, W, rows, cols, dtype):
     xp = get_namespace(G, W)
     n_pairs, p = rows.shape[0], G.shape[1]
     dots = xp.empty(n_pairs, dtype=dtype)
-    block = max(1, _GATHER_BLOCK // max(p, 1))
+    block = max(1, _gather_block(xp) // max(p, 1))
 
     def work(start, stop):
         for lo in range(start, stop, block):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from skdict._array import get_namespace
 from skdict.ops._threads import n_threads, run_blocks, split
 
@@ -46,6 +48,8 @@ def row_topk(A, k):
     if k == n_cols:
         indices = xp.broadcast_to(xp.arange(n_cols), A.shape).copy()
         return indices, xp.take_along_axis(A, indices, axis=1)
+    if xp is not np:  # the GPU works on the whole matrix at once
+        return _block_topk(A, k)
     indices = xp.empty((n_rows, k), dtype=xp.int64)
     values = xp.empty((n_rows, k), dtype=A.dtype)
 

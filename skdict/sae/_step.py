@@ -28,10 +28,19 @@ from skdict._array import get_namespace
 from skdict.ops._threads import run_blocks, split
 from skdict.ops.codes import CodeMatrix, sampled_row_dots
 
+#: Elements of one (rows x n_components) block of pre-activations in the row-blocked
+#: forward pass (32 MiB of float32; smaller blocks made the blocked GEMMs slower on 2 cores).
+_FORWARD_BLOCK = 1 << 23
+
 
 def preactivations(params, X, centre):
     """:math:`a = (x - c) W_{enc}^\\top + b_{enc}` and the centred input :math:`\\tilde x`."""
     X_centred = X - centre
+    return encode_centred(params, X_centred), X_centred
+
+
+def encode_centred(params, X_centred):
+    """:math:`a = \\tilde x W_{enc}^\\top + b_{enc}` (the bias added by row blocks on threads)."""
     A = X_centred @ params["encoder_"].T
     bias = params["encoder_bias_"]
 
@@ -39,7 +48,7 @@ def preactivations(params, X, centre):
         A[start:stop] += bias
 
     run_blocks(add_bias, split(A.shape[0], A.shape[1]), get_namespace(A))
-    return A, X_centred
+    return A
 
 
 def gather_codes(A, rows, cols):
@@ -56,6 +65,72 @@ class StepResult:
     n_active: int
     active_columns: object
     grads: dict = field(repr=False)
+
+
+@dataclass
+class _Forward:
+    """The forward pass up to the support: what the backward pass needs of :math:`a`."""
+
+    rows: object
+    cols: object
+    values: object  # z = a on the support
+    penalty: float
+    penalty_grad: object  # dP/da on the support (a scalar or one value per pair)
+    penalty_param_grads: dict
+    probe: object = None  # (rows, cols) or None
+    A: object = None  # the whole pre-activation matrix, kept only for _probe_grads
+    aux: object = None  # (rows, cols, values) or None
+
+
+def _forward_whole(model, params, X_centred, dead_mask):
+    """The forward pass on the whole (B x m) pre-activation matrix."""
+    n_rows = X_centred.shape[0]
+    A = encode_centred(params, X_centred)
+    rows, cols = model._support(A, training=True)
+    penalty, penalty_grad, penalty_param_grads = model._sparsity_penalty(A, rows, cols, n_rows, params)
+    aux = model._aux_support(A, dead_mask) if dead_mask is not None else None
+    if aux is not None:
+        aux = (aux[0], aux[1], A[aux[0], aux[1]])
+    probe = model._probe_pairs(A)
+    return _Forward(rows, cols, A[rows, cols], penalty, penalty_grad, penalty_param_grads, probe,
+                    A if probe is not None else None, aux)
+
+
+def _forward_in_blocks(model, params, X_centred, dead_mask):
+    """The same forward pass, (rows x m) block by block: the (B x m) matrix never exists.
+
+    Valid for activations whose support, penalty and auxiliary support are
+    decided row by row and that probe no extra pairs (the model says so with
+    ``_rowwise_support = True``); then the peak memory of the step is
+    O(B x (d + k)) plus one block.
+    """
+    xp = get_namespace(X_centred)
+    n_rows, n_components = X_centred.shape[0], params["encoder_"].shape[0]
+    rows_per_block = max(1, _FORWARD_BLOCK // max(n_components, 1))
+    parts = {"rows": [], "cols": [], "values": [], "penalty_grad": [], "aux": []}
+    penalty, penalty_param_grads = 0.0, {}
+    for start in range(0, n_rows, rows_per_block):
+        A = encode_centred(params, X_centred[start : start + rows_per_block])
+        rows, cols = model._support(A, training=True)
+        if model._probe_pairs(A) is not None:
+            raise ValueError(f"{type(model).__name__} probes extra pairs: it cannot set _rowwise_support = True.")
+        block_penalty, grad, param_grads = model._sparsity_penalty(A, rows, cols, n_rows, params)
+        penalty += block_penalty
+        for name, value in param_grads.items():
+            penalty_param_grads[name] = penalty_param_grads[name] + value if name in penalty_param_grads else value
+        parts["rows"].append(rows + start)
+        parts["cols"].append(cols)
+        parts["values"].append(A[rows, cols])
+        parts["penalty_grad"].append(xp.broadcast_to(xp.asarray(grad, dtype=A.dtype), rows.shape))
+        aux = model._aux_support(A, dead_mask) if dead_mask is not None else None
+        if aux is not None:
+            parts["aux"].append((aux[0] + start, aux[1], A[aux[0], aux[1]]))
+    joined = {name: xp.concatenate(parts[name]) for name in ("rows", "cols", "values", "penalty_grad")}
+    aux = None
+    if parts["aux"]:
+        aux = tuple(xp.concatenate([block[i] for block in parts["aux"]]) for i in range(3))
+    return _Forward(joined["rows"], joined["cols"], joined["values"], penalty, joined["penalty_grad"],
+                    penalty_param_grads, aux=aux)
 
 
 def loss_and_grads(model, params, X, Y, *, centre, tied, dead_mask=None):
@@ -88,21 +163,24 @@ def loss_and_grads(model, params, X, Y, *, centre, tied, dead_mask=None):
     n_rows = X.shape[0]
     W_dec = params["components_"]
 
-    A, X_centred = preactivations(params, X, centre)
-    rows, cols = model._support(A, training=True)
-    Z = gather_codes(A, rows, cols)
+    X_centred = X - centre
+    rowwise = getattr(model, "_rowwise_support", False)
+    forward = (_forward_in_blocks if rowwise else _forward_whole)(model, params, X_centred, dead_mask)
+    rows, cols = forward.rows, forward.cols
+    shape = (n_rows, W_dec.shape[0])
+    Z = CodeMatrix(rows, cols, forward.values, shape)
     residual = Z.dot(W_dec)
     residual += params["decoder_bias_"]
     residual -= Y
     squared_error = float(xp.sum(residual * residual))
-    penalty, penalty_grad, penalty_param_grads = model._sparsity_penalty(A, rows, cols, n_rows, params)
-    loss = 0.5 * squared_error / n_rows + penalty
+    penalty_grad, penalty_param_grads = forward.penalty_grad, forward.penalty_param_grads
+    loss = 0.5 * squared_error / n_rows + forward.penalty
 
     G = residual / n_rows  # dL/dy_hat
     grad_dec = Z.tdot(G)
     grad_dec_bias = xp.sum(G, axis=0)
 
-    probe = model._probe_pairs(A)
+    probe = forward.probe
     pair_rows, pair_cols = rows, cols
     if probe is not None:
         pair_rows = xp.concatenate([rows, probe[0]])
@@ -113,12 +191,11 @@ def loss_and_grads(model, params, X, Y, *, centre, tied, dead_mask=None):
 
     extra_grads = {}
     if probe is not None:
-        extra_grads = model._probe_grads(A, probe[0], probe[1], dZ[rows.shape[0] :], n_rows)
+        extra_grads = model._probe_grads(forward.A, probe[0], probe[1], dZ[rows.shape[0] :], n_rows)
 
-    aux = model._aux_support(A, dead_mask) if dead_mask is not None else None
-    if aux is not None:
-        aux_rows, aux_cols = aux
-        Z_aux = gather_codes(A, aux_rows, aux_cols)
+    if forward.aux is not None:
+        aux_rows, aux_cols, aux_values = forward.aux
+        Z_aux = CodeMatrix(aux_rows, aux_cols, aux_values, shape)
         # L_aux = 1/(2B) sum ||e_hat - e||^2 with e = y - y_hat held fixed (detached)
         # and e_hat = z_aux W_dec without any bias (Gao et al., 2024, AuxK).
         aux_residual = Z_aux.dot(W_dec)
@@ -137,7 +214,7 @@ def loss_and_grads(model, params, X, Y, *, centre, tied, dead_mask=None):
             xp.concatenate(dA_rows)[order],
             xp.concatenate(dA_cols)[order],
             xp.concatenate(dA_values)[order],
-            A.shape,
+            shape,
         )
     else:
         dA = Z.with_values(dA_values[0])  # same support: reuses Z's index structures

@@ -1,0 +1,80 @@
+"""The row-blocked forward pass of the training step against the whole-batch one.
+
+A model that sets ``_rowwise_support = True`` has its (B x m) pre-activations
+formed block by block; loss and every gradient must be those of the whole-batch
+pass (itself checked against finite differences in test_gradients.py), with and
+without the AuxK term, for a TopK SAE, a transcoder and an L1 crosscoder whose
+penalty has parameter gradients. A model that probes extra pairs is refused.
+"""
+
+import numpy as np
+import pytest
+
+from skdict import JumpReLUSAE, ReLUSAE, TopKSAE
+from skdict.sae import _step
+from skdict.sae._step import loss_and_grads
+
+N_ROWS, D_IN, N_LATENTS = 23, 6, 40
+
+
+def initialised(est, rng, Y=None):
+    X = rng.normal(size=(N_ROWS, D_IN))
+    est._initialize(X, Y)
+    for value in est._params().values():
+        value += 0.3 * rng.normal(size=value.shape)
+    return X, (X if Y is None else Y)
+
+
+def both_passes(est, X, Y, monkeypatch, dead_mask=None):
+    kwargs = dict(centre=est._centre(), tied=not est.is_transcoder_, dead_mask=dead_mask)
+    whole = loss_and_grads(est, est._params(), X, Y, **kwargs)
+    monkeypatch.setattr(_step, "_FORWARD_BLOCK", 4 * N_LATENTS)  # blocks of 4 rows, the last one short
+    monkeypatch.setattr(est, "_rowwise_support", True, raising=False)
+    blocked = loss_and_grads(est, est._params(), X, Y, **kwargs)
+    return whole, blocked
+
+
+def assert_same(whole, blocked):
+    assert blocked.loss == pytest.approx(whole.loss, rel=1e-12)
+    assert blocked.squared_error == pytest.approx(whole.squared_error, rel=1e-12)
+    assert blocked.n_active == whole.n_active
+    np.testing.assert_array_equal(np.sort(blocked.active_columns), np.sort(whole.active_columns))
+    assert blocked.grads.keys() == whole.grads.keys()
+    for name in whole.grads:
+        np.testing.assert_allclose(blocked.grads[name], whole.grads[name], rtol=1e-12, atol=1e-14, err_msg=name)
+
+
+@pytest.mark.parametrize("transcoder", [False, True], ids=["sae", "transcoder"])
+@pytest.mark.parametrize("with_aux", [False, True], ids=["no-aux", "auxk"])
+def test_topk_rowwise_forward_equals_whole_batch(monkeypatch, transcoder, with_aux):
+    rng = np.random.default_rng(0)
+    est = TopKSAE(n_components=N_LATENTS, k=5, k_aux=4, random_state=0)
+    Y = rng.normal(size=(N_ROWS, 3)) if transcoder else None
+    X, Y = initialised(est, rng, Y)
+    dead_mask = None
+    if with_aux:
+        dead_mask = np.zeros(N_LATENTS, bool)
+        dead_mask[::3] = True
+    whole, blocked = both_passes(est, X, Y, monkeypatch, dead_mask)
+    if with_aux:
+        no_aux = loss_and_grads(est, est._params(), X, Y, centre=est._centre(), tied=not transcoder)
+        assert whole.loss > no_aux.loss  # the auxiliary term is really exercised
+    assert_same(whole, blocked)
+
+
+def test_crosscoder_penalty_with_parameter_gradients_adds_up_over_blocks(monkeypatch):
+    rng = np.random.default_rng(1)
+    est = ReLUSAE(n_components=N_LATENTS, alpha=0.2, layer_sizes=[2, 4], random_state=0)
+    X, Y = initialised(est, rng)
+    whole, blocked = both_passes(est, X, Y, monkeypatch)
+    assert whole.n_active > 0
+    assert_same(whole, blocked)
+
+
+def test_rowwise_forward_refuses_probe_pairs(monkeypatch):
+    rng = np.random.default_rng(2)
+    est = JumpReLUSAE(n_components=N_LATENTS, bandwidth=10.0, random_state=0)  # a wide window: pairs to probe
+    X, Y = initialised(est, rng)
+    monkeypatch.setattr(est, "_rowwise_support", True, raising=False)
+    with pytest.raises(ValueError, match="_rowwise_support"):
+        loss_and_grads(est, est._params(), X, Y, centre=est._centre(), tied=True)
