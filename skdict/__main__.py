@@ -14,8 +14,9 @@ from pathlib import Path
 
 DESCRIPTION = """\
 Fit the skdict SAE family (TopKSAE, BatchTopKSAE, ReLUSAE, JumpReLUSAE, MPSAE),
-dictionary learning (DL-FISTA) and anchored SAEs at matched sparsity on three
-embedded problems and print one table per problem:
+dictionary learning (DL-FISTA, SoftplusAdam), LISTA unrolled on the true
+features (LISTA-oracle) and anchored SAEs on three embedded problems and print
+one table per problem:
 
   synthetic  make_linear_representation_bench: sparse codes over known
              features, so ground-truth recovery can be measured (anchored

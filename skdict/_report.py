@@ -26,8 +26,10 @@ from skdict import (
     AnchoredSAE,
     BatchTopKSAE,
     FISTADictionaryLearning,
+    LISTA,
     JumpReLUSAE,
     MPSAE,
+    SoftplusAdamDictionaryLearning,
     ReLUSAE,
     SparseCoder,
     TopKSAE,
@@ -142,6 +144,32 @@ def anchored(cls, n_anchors, **params) -> Factory:
     return factory
 
 
+def softplus_adam(alpha, max_iter) -> Factory:
+    """Factory for the Softplus-Adam baseline (codes softplus(z~) and atoms optimised jointly by Adam)."""
+
+    def factory(problem, config):
+        return SoftplusAdamDictionaryLearning(
+            problem.fit_params["n_components"], alpha=alpha, max_iter=max_iter, transform_max_iter=100,
+            device=config.device, random_state=config.seed,
+        )
+
+    factory.__name__ = "make_SoftplusAdamDictionaryLearning"
+    return factory
+
+
+def lista_oracle(alpha, n_layers, max_iter) -> Factory:
+    """Factory for LISTA unrolled on the true features: how well a learned, fixed-depth encoder codes them."""
+
+    def factory(problem, config):
+        return LISTA(
+            problem.features.shape[0], n_layers, dictionary=problem.features, alpha=alpha, positive=True,
+            max_iter=max_iter, learning_rate=3e-3, device=config.device, random_state=config.seed,
+        )
+
+    factory.__name__ = "make_LISTA"
+    return factory
+
+
 def fista_oracle(alpha) -> Factory:
     """Sparse coding on the true features themselves: the ceiling a learned dictionary can reach."""
 
@@ -159,6 +187,8 @@ SYNTHETIC_METHODS = (
     ("JumpReLUSAE", sae(JumpReLUSAE, alpha=0.1)),
     ("MPSAE", sae(MPSAE, k=2)),
     ("DL-FISTA", dictionary_learning(alpha=0.05, max_iter=15)),
+    ("SoftplusAdam", softplus_adam(alpha=0.05, max_iter=300)),
+    ("LISTA-oracle", lista_oracle(alpha=0.05, n_layers=8, max_iter=5)),
     ("AnchoredTopK", anchored(TopKSAE, 16, k=2)),
     ("AnchoredReLU", anchored(ReLUSAE, 16, alpha=0.2)),
 )
