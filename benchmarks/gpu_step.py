@@ -21,9 +21,10 @@ import time
 
 import numpy as np
 
-from skdict import TopKSAE
 from skdict._array import cuda_available, get_namespace, to_device
-from skdict.sae._training import _train_step
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from sae_step import fitted_topk, step_functions  # noqa: E402  (the same model and step closures as on the CPU)
 
 
 def gpu_median_times(functions, repeats, xp):
@@ -56,27 +57,11 @@ def main():
     n, d, m, k = args.batch, args.features, args.components, args.k
     X = to_device(np.random.default_rng(0).standard_normal((n, d)).astype(np.float32), "cuda")
     xp = get_namespace(X)
-    model = TopKSAE(n_components=m, k=k, batch_size=min(n, 1024), max_iter=1, random_state=0)
-    model.fit(X[: min(n, 1024)])
-    params = model._params()
-    snapshot = {name: p.copy() for name, p in params.items()}
-    centre = model._centre()
+    model = fitted_topk(X, m, k, seed=0)
+    functions = step_functions(model, X)
 
-    def gemm():
-        return (X - centre) @ params["encoder_"].T
-
-    def step():
-        _train_step(model, params, X, X, 1.0, snapshot, "benchmark")
-
-    def loss_and_grads():
-        return model._loss_and_grads(params, X, X, model._dead_mask())
-
-    def transform():
-        return model.transform(X)
-
-    times = gpu_median_times(
-        {"gemm": gemm, "step": step, "loss_and_grads": loss_and_grads, "transform": transform}, args.repeats, xp
-    )
+    wanted = ("gemm", "step", "loss_and_grads", "transform")
+    times = gpu_median_times({name: functions[name] for name in wanted}, args.repeats, xp)
     gemm_flops = 2.0 * n * d * m
     step_flops = gemm_flops + 4 * 2.0 * n * k * d
     gemm_rate = gemm_flops / times["gemm"]

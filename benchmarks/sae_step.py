@@ -160,13 +160,15 @@ def op_functions(model, X):
     from skdict.ops.adam import Adam
 
     optimizer = Adam({"w": theta})
-    plain_Z = csr(rows, cols, vals, A.shape)
     return {
         "top-k": (lambda: row_topk(A, k), lambda: topk(A, k)),
-        "Z W_dec (decode)": (lambda: CodeMatrix(rows, cols, vals, A.shape).dot(W), lambda: plain_Z @ W),
+        "Z W_dec (decode)": (
+            lambda: CodeMatrix(rows, cols, vals, A.shape).dot(W),
+            lambda: csr(rows, cols, vals, A.shape) @ W,
+        ),
         "Z^T G (weight gradient)": (
             lambda: CodeMatrix(rows, cols, vals, A.shape).tdot(G),
-            lambda: plain_Z.T @ G,
+            lambda: csr(rows, cols, vals, A.shape).T @ G,
         ),
         "SDDMM G W_dec^T on the support": (
             lambda: sampled_row_dots(G, W, rows, cols),

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from skdict.ops import _threads, adam, codes, topk
 from skdict.ops.adam import Adam
 from skdict.ops.codes import CodeMatrix, sampled_row_dots
-from skdict.ops.topk import candidate_columns, group_max_candidates, row_topk
+from skdict.ops.topk import candidate_columns, group_max_candidates, row_topk, uses_prefilter
 
 
 @pytest.fixture(params=["1", "3"], ids=["one-thread", "three-threads"])
@@ -72,7 +72,7 @@ def topk_value_sets(A, k):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_row_topk_prefilter_path_matches_argsort(threads, n_cols, dtype):
     k = 8
-    assert n_cols // (topk._MIN_GROUPS_PER_K * k) >= 2  # the prefilter is taken
+    assert uses_prefilter(n_cols, k)
     rng = np.random.default_rng(n_cols)
     A = rng.permutation(40 * n_cols).reshape(40, n_cols).astype(dtype)  # distinct values
     indices, values = row_topk(A, k)
@@ -85,9 +85,10 @@ def test_row_topk_prefilter_path_matches_argsort(threads, n_cols, dtype):
 def test_row_topk_prefilter_keeps_the_largest_values_with_ties(threads):
     # few distinct values: many ties at the k-th value; the value multiset is exact
     rng = np.random.default_rng(0)
-    A = rng.integers(-3, 4, size=(30, 700)).astype(np.float64)
+    A = rng.integers(-3, 4, size=(30, 800)).astype(np.float64)
     A[::3, ::7] = 9.0  # some rows have more 9s than k
     k = 6
+    assert uses_prefilter(A.shape[1], k)
     indices, values = row_topk(A, k)
     for n in range(A.shape[0]):
         assert len(set(indices[n].tolist())) == k
@@ -98,6 +99,7 @@ def test_row_topk_prefilter_keeps_the_largest_values_with_ties(threads):
 def test_row_topk_with_threads_equals_one_block(monkeypatch):
     rng = np.random.default_rng(1)
     A = rng.standard_normal((64, 2048))
+    assert uses_prefilter(A.shape[1], 16)
     monkeypatch.setenv("SKDICT_NUM_THREADS", "1")
     single = row_topk(A, 16)
     monkeypatch.setenv("SKDICT_NUM_THREADS", "4")
