@@ -30,7 +30,8 @@ def _check_device_array(X, *, name, estimator, min_samples=1):
     if X.shape[0] < min_samples:
         raise ValueError(
             f"Found array with {X.shape[0]} sample(s) (shape={X.shape}) while a minimum of "
-            f"{min_samples} is required by {type(estimator).__name__}."
+            f"{min_samples} is required"
+            + (f" by {type(estimator).__name__}." if estimator is not None else f" for {name}.")
         )
     if X.shape[1] < 1:
         raise ValueError(f"Found array with 0 feature(s) (shape={X.shape}) while a minimum of 1 is required.")
@@ -66,6 +67,13 @@ def check_target(Y, X, *, name="Y"):
     """Validate a transcoder target ``Y``: 2-D, as many rows as ``X``, ``X``'s dtype."""
     if is_cupy_array(Y) != is_cupy_array(X):
         raise TypeError(f"{name} and X must both be NumPy or both be CuPy arrays.")
+    dtype = getattr(Y, "dtype", None)
+    if dtype is not None and getattr(dtype, "kind", "f") in "biu":
+        raise ValueError(
+            f"{name} is a 2-D {dtype} array: that looks like labels (e.g. one-hot or multi-output), not "
+            "activations. A 2-D target makes the fit a transcoder that reconstructs it; pass labels as a "
+            f"1-D vector (ignored, as in a Pipeline) or give {name} as floats to train a transcoder."
+        )
     if is_cupy_array(Y):
         Y = _check_device_array(Y, name=name, estimator=None)
         Y = get_namespace(Y).ascontiguousarray(Y.astype(X.dtype, copy=False))

@@ -99,6 +99,10 @@ def _refit_block(xp, D, centred, codes, width, out):
     atoms = D[order] * valid[:, :, None]  # (n, width, n_features), zero rows for padding
     gram = atoms @ atoms.transpose(0, 2, 1)
     gram += xp.eye(width, dtype=D.dtype) * (~valid)[:, :, None]  # identity on padding keeps it solvable
+    # a tiny ridge (relative to the atoms' scale) keeps duplicated or collinear atoms solvable:
+    # their values then share the least-squares fit instead of raising LinAlgError (NaN on CuPy)
+    scale = xp.max(xp.sum(D * D, axis=1))
+    gram += (xp.finfo(D.dtype).eps * width * scale) * xp.eye(width, dtype=D.dtype)
     rhs = xp.sum(atoms * centred[:, None, :], axis=2)
     values = xp.linalg.solve(gram, rhs[:, :, None])[:, :, 0] * valid
     rows = xp.repeat(xp.arange(n)[:, None], width, axis=1)

@@ -35,6 +35,21 @@ _MEDIAN_SAMPLE = 4096
 _TRANSFORM_BLOCK = 1 << 24
 
 
+def _sample_rows(rng, n_rows, size):
+    """Sorted indices of ``min(size, n_rows)`` distinct rows, without permuting all ``n_rows`` indices.
+
+    (``RandomState.choice(n, size, replace=False)`` shuffles all n indices: gigabytes
+    for a stream of 1e8 activations.) Draws with replacement, keeps the distinct
+    ones and subsamples them; a uniform random subset either way.
+    """
+    if n_rows <= 4 * size:
+        return np.sort(rng.choice(n_rows, size=min(size, n_rows), replace=False))
+    distinct = np.unique(rng.randint(0, n_rows, size=2 * size))
+    while distinct.shape[0] < size:  # 2*size draws from > 4*size rows: rarely more than once
+        distinct = np.union1d(distinct, rng.randint(0, n_rows, size=size))
+    return np.sort(rng.choice(distinct, size=size, replace=False))
+
+
 class BaseSparseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Base class of the SAE family (not an estimator by itself).
 
@@ -229,8 +244,7 @@ class BaseSparseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         rng = check_random_state(self.random_state)
         self._rng = rng
 
-        sample = rng.choice(X.shape[0], size=min(X.shape[0], _MEDIAN_SAMPLE), replace=False)
-        sample = xp.asarray(np.sort(sample))
+        sample = xp.asarray(_sample_rows(rng, X.shape[0], _MEDIAN_SAMPLE))
         self.decoder_bias_ = geometric_median(target[sample])
         self.input_center_ = geometric_median(X[sample]) if self.is_transcoder_ else None
 
@@ -262,6 +276,21 @@ class BaseSparseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
     def _is_initialized(self):
         return hasattr(self, "components_")
 
+    def _check_resume(self):
+        """Before training further: the width must not change; other hyper-parameters are re-read.
+
+        ``set_params(k=..., warm_start=True)`` then ``fit`` trains on with the new
+        ``k``; a new ``n_components`` cannot reuse the parameters and is an error.
+        """
+        fitted = self.components_.shape[0]
+        wanted = self._resolve_n_components(self.n_features_in_)
+        if wanted != fitted:
+            raise ValueError(
+                f"n_components={wanted} differs from the fitted model's {fitted} latents: continuing "
+                "(warm_start=True or partial_fit) needs the same width; set warm_start=False to refit."
+            )
+        self._check_hyperparameters(fitted)
+
     def fit(self, X, y=None):
         """Train the SAE on ``X`` (or a transcoder from ``X`` to ``Y``).
 
@@ -281,9 +310,12 @@ class BaseSparseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         self._validate_params()
         resume = self.warm_start and self._is_initialized()
         X, Y = self._prepare(X, y, reset=not resume)
-        if not resume:
+        if resume:
+            self._check_resume()
+        else:
             self._initialize(X, Y)
-        self.n_iter_ = run_epochs(self, X, Y, n_epochs=self.max_iter, scheduled=True, early_stopping=True)
+        # like history_, n_iter_ counts every epoch since initialisation (warm starts add to it)
+        self.n_iter_ += run_epochs(self, X, Y, n_epochs=self.max_iter, scheduled=True, early_stopping=True)
         return self
 
     def partial_fit(self, X, y=None):
@@ -297,7 +329,9 @@ class BaseSparseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
             X, Y = self._prepare(X, y, reset=True)
             self._initialize(X, Y)
         else:
+            self._validate_params()
             X, Y = self._prepare(X, y, reset=False)
+            self._check_resume()
         self.n_iter_ += run_epochs(self, X, Y, n_epochs=1, scheduled=False, early_stopping=False)
         return self
 

@@ -17,7 +17,10 @@ what its penalty :math:`P` adds; the linear algebra lives here, once.
 
 Only :math:`\\tilde x W_{enc}^\\top` is a dense (B x n_components) product. Codes,
 decoding and every weight gradient go through :class:`~skdict.ops.codes.CodeMatrix`
-and :func:`~skdict.ops.codes.sampled_row_dots`, O(nnz x n_features).
+and :func:`~skdict.ops.codes.sampled_row_dots`, O(nnz x n_features). A model whose
+support is decided row by row may set ``_rowwise_support = True``: :math:`a` is then
+formed and reduced to its support one block of rows at a time, so the step's extra
+memory is O(B x (d + k)) plus one block instead of O(B x n_components).
 """
 
 from __future__ import annotations

@@ -165,10 +165,10 @@ class AnchoredSAE(MetaEstimatorMixin, TransformerMixin, BaseEstimator):
         """
         self._validate_params()
         inner = clone(self.estimator)
-        X = check_input(self, X, reset=True)
+        X_checked = check_input(self, X, reset=True)
         transcoder = is_matrix_target(y)
-        n_features = X.shape[1]
-        n_targets = check_target(y, X).shape[1] if transcoder else n_features
+        n_features = X_checked.shape[1]
+        n_targets = check_target(y, X_checked).shape[1] if transcoder else n_features
         anchors = self._anchor_arrays(n_features, n_targets, transcoder)
         if anchors is not None:
             n_components = inner._resolve_n_components(n_features)
@@ -178,7 +178,7 @@ class AnchoredSAE(MetaEstimatorMixin, TransformerMixin, BaseEstimator):
                     "give at most n_components anchors or raise n_components."
                 )
             inner._regularizer = AnchorPenalty(self.anchor_weight, *anchors)
-        inner.fit(X, y)
+        inner.fit(X, y)  # the caller's X: the inner model keeps its feature names
         inner._regularizer = None  # the fitted model is an ordinary SAE
         self.estimator_ = inner
         self.n_anchors_ = 0 if anchors is None else anchors[0].shape[0]
@@ -205,6 +205,7 @@ class AnchoredSAE(MetaEstimatorMixin, TransformerMixin, BaseEstimator):
         return self.estimator_.score(X, y)
 
     def get_feature_names_out(self, input_features=None):
+        """Names of the latents, as the wrapped SAE's (``topksae0``, ...)."""
         check_is_fitted(self)
         return self.estimator_.get_feature_names_out(input_features)
 

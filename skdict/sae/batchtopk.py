@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from numbers import Integral
 
 from sklearn.utils._param_validation import Interval
@@ -78,7 +80,7 @@ class BatchTopKSAE(AuxKMixin, BaseSparseAutoencoder):
     history_ : dict of lists
         Per epoch: ``loss``, ``explained_variance``, ``l0``, ``dead_fraction``.
     n_iter_ : int
-        Epochs run.
+        Epochs run since initialisation (a warm-start ``fit`` and ``partial_fit`` add to it, as to ``history_``).
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Defined when ``X`` has string column names.
@@ -142,13 +144,19 @@ class BatchTopKSAE(AuxKMixin, BaseSparseAutoencoder):
 
     def _check_hyperparameters(self, n_components):
         self.k_ = resolve_k(self, n_components)
+
+    def _init_extra_parameters(self, xp, dtype, n_components, rng):
+        # the inference threshold is estimated from scratch by each new fit (not a trained parameter)
         self.threshold_ = None
         self._batch_threshold = None
+        return {}
 
     def _support(self, A, training):
         xp = get_namespace(A)
         if not training:
-            return xp.nonzero(A > self.threshold_)
+            # no positive pre-activation was ever selected in training: nothing fires at inference either
+            threshold = math.inf if self.threshold_ is None else self.threshold_
+            return xp.nonzero(A > threshold)
         rows, cols = batch_topk(A, self.k_ * A.shape[0])
         values = A[rows, cols]
         keep = values > 0

@@ -95,7 +95,7 @@ class JumpReLUSAE(BaseSparseAutoencoder):
     history_ : dict of lists
         Per epoch: ``loss``, ``explained_variance``, ``l0``, ``dead_fraction``.
     n_iter_ : int
-        Epochs run.
+        Epochs run since initialisation (a warm-start ``fit`` and ``partial_fit`` add to it, as to ``history_``).
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Defined when ``X`` has string column names.

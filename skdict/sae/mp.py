@@ -74,6 +74,7 @@ class MPSAE(BaseSparseAutoencoder):
     history_ : dict of lists
         Per epoch: ``loss``, ``explained_variance``, ``l0``, ``dead_fraction``.
     n_iter_ : int
+        Epochs run since initialisation (a warm-start ``fit`` and ``partial_fit`` add to it, as to ``history_``).
     n_features_in_ : int
     is_transcoder_ : bool
         Always False.

@@ -95,6 +95,19 @@ def test_support_refit_is_least_squares_on_the_support():
             values, *_ = np.linalg.lstsq(model.components_[support].T, centred[n], rcond=None)
             np.testing.assert_allclose(refit[n, support], values, rtol=1e-8, atol=1e-10)
     refit_error = np.sum((centred - refit @ model.components_) ** 2, axis=1)
+    # duplicated atoms firing together: still the least-squares fit, no LinAlgError
+    model.components_[1] = model.components_[0]
+    model.encoder_[1] = model.encoder_[0]
+    doubled = support_refit(model, X)
+    assert np.isfinite(doubled).all()
+    supports = model.transform(X) != 0
+    both = np.flatnonzero(supports[:, 0] & supports[:, 1])
+    assert both.size
+    for n in both[:20]:  # the error of the least-squares fit on a rank-deficient support
+        atoms = model.components_[supports[n]]
+        values, *_ = np.linalg.lstsq(atoms.T, centred[n], rcond=None)
+        best = np.sum((centred[n] - values @ atoms) ** 2)
+        assert np.sum((centred[n] - doubled[n] @ model.components_) ** 2) == pytest.approx(best, rel=1e-6, abs=1e-10)
     sae_error = np.sum((centred - sae_codes @ model.components_) ** 2, axis=1)
     assert (refit_error <= sae_error + 1e-10).all()
 

@@ -69,16 +69,19 @@ def test_anchored_atoms_stay_at_their_anchors(bench, make):
 
 
 @settings(max_examples=5, deadline=None)
-@given(weight=st.sampled_from([0.3, 1.0, 3.0]), seed=st.integers(0, 1000))
-def test_anchored_atoms_within_tolerance_for_any_weight_and_seed(bench, weight, seed):
-    X, features = bench
-    rng = np.random.default_rng(seed)
-    chosen = rng.choice(features.shape[0], size=3, replace=False)
-    model = AnchoredSAE(
-        TopKSAE(n_components=64, k=2, max_iter=2, random_state=seed, learning_rate=4e-3), anchors=features[chosen],
-        anchor_weight=weight,
-    ).fit(X[:1500])
-    assert (np.sum(model.components_[:3] * features[chosen], axis=1) > 0.98).all()
+@given(weight=st.sampled_from([1.0, 3.0]), seed=st.integers(0, 1000))
+def test_anchors_that_are_not_features_hold_only_with_the_penalty(bench, weight, seed):
+    # random directions: the data pull the anchored atoms away unless the penalty holds them
+    X, _ = bench
+    anchors = np.random.default_rng(seed).normal(size=(3, X.shape[1]))
+    anchors /= np.linalg.norm(anchors, axis=1, keepdims=True)
+    common = dict(n_components=64, k=2, max_iter=6, random_state=seed, learning_rate=4e-3, batch_size=128)
+    held = AnchoredSAE(TopKSAE(**common), anchors=anchors, anchor_weight=weight).fit(X[:2000])
+    free = AnchoredSAE(TopKSAE(**common), anchors=anchors, anchor_weight=0.0).fit(X[:2000])
+    held_cos = np.sum(held.components_[:3] * anchors, axis=1)
+    free_cos = np.sum(free.components_[:3] * anchors, axis=1)
+    assert (held_cos > 0.95).all()
+    assert held_cos.mean() > free_cos.mean() + 0.02
 
 
 def test_without_penalty_anchors_only_initialise(bench):

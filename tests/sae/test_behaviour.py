@@ -196,10 +196,39 @@ def test_warm_start_continues_from_the_current_parameters():
     est = small(TopKSAE, max_iter=2, warm_start=True).fit(X)
     first = est.components_.copy()
     est.fit(X)
-    assert len(est.history_["loss"]) == 4  # history carries over
+    assert len(est.history_["loss"]) == 4 == est.n_iter_  # history and n_iter_ carry over
     cold = small(TopKSAE, max_iter=2).fit(X)
     np.testing.assert_array_equal(cold.components_, first)  # same seed, same start
     assert not np.array_equal(est.components_, first)
+
+
+def test_warm_start_and_partial_fit_reread_k_but_reject_a_new_width():
+    X = gaussian(n=400)
+    est = small(TopKSAE, k=2, max_iter=1, warm_start=True).fit(X)
+    est.set_params(k=5).fit(X)
+    assert est.k_ == 5 and (np.count_nonzero(est.transform(X), axis=1) <= 5).all()
+    assert np.count_nonzero(est.transform(X), axis=1).max() > 2
+    with pytest.raises(ValueError, match="n_components=16 differs from the fitted model's 32 latents"):
+        est.set_params(n_components=16).fit(X)
+    with pytest.raises(ValueError, match="n_components=16 differs"):
+        est.partial_fit(X)
+
+
+def test_batchtopk_warm_start_keeps_its_threshold_estimate():
+    X = gaussian(n=400)
+    est = small(BatchTopKSAE, max_iter=2, warm_start=True).fit(X)
+    before = est.threshold_
+    est.set_params(max_iter=1).fit(X)
+    assert before is not None and est.threshold_ is not None
+    # the estimate moves by an EMA step from where it was, not from scratch
+    assert abs(est.threshold_ - before) < 0.5 * abs(before)
+
+
+def test_integer_two_dimensional_y_is_rejected_as_labels(digits):
+    X, y = digits
+    one_hot = np.eye(10, dtype=np.int64)[y]
+    with pytest.raises(ValueError, match="looks like labels"):
+        small(TopKSAE).fit(X, one_hot)
 
 
 def test_early_stopping_stops_before_max_iter():
@@ -295,3 +324,16 @@ def test_divergence_stops_with_a_message_and_keeps_finite_parameters(learning_ra
         initial._initialize(X, None)
         np.testing.assert_array_equal(est.encoder_, initial.encoder_)
         assert np.all(np.isfinite(est.transform(X)))
+
+
+@pytest.mark.parametrize("n_rows, size", [(10, 50), (100, 50), (10**9, 4096)])
+def test_bias_sample_rows_are_distinct_and_uniform_without_permuting_everything(n_rows, size):
+    from sklearn.utils import check_random_state
+
+    from skdict.sae._base import _sample_rows
+
+    rows = _sample_rows(check_random_state(0), n_rows, size)
+    assert rows.shape == (min(n_rows, size),)
+    assert (np.diff(rows) > 0).all() and rows[0] >= 0 and rows[-1] < n_rows
+    if n_rows == 10**9:  # spread over the whole range, not the first indices
+        assert rows.mean() == pytest.approx(n_rows / 2, rel=0.05)
