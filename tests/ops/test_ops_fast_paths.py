@@ -308,3 +308,62 @@ def test_adam_updates_a_non_contiguous_parameter_in_place():
     m, v = np.zeros_like(reference), np.zeros_like(reference)
     plain_adam_update(reference, grad, m, v, 0.1 * math.sqrt(1 - 0.999) / (1 - 0.9), 0.9, 0.999, 1e-8)
     np.testing.assert_array_equal(base[:, ::2], reference)
+
+
+# ----------------------------------------------------------------------------- CuPy (skipped without a GPU)
+
+
+@pytest.fixture
+def cupy():
+    import cupy
+
+    return cupy
+
+
+@pytest.mark.gpu
+def test_prefiltered_topk_on_gpu_equals_numpy(cupy):
+    rng = np.random.default_rng(10)
+    A = rng.permutation(50 * 1100).reshape(50, 1100).astype(np.float32)
+    assert uses_prefilter(1100, 8)
+    indices, values = row_topk(cupy.asarray(A), 8)
+    assert isinstance(indices, cupy.ndarray)
+    expected, _ = row_topk(A, 8)
+    np.testing.assert_array_equal(np.sort(cupy.asnumpy(indices), axis=1), np.sort(expected, axis=1))
+    np.testing.assert_array_equal(cupy.asnumpy(values), np.take_along_axis(A, cupy.asnumpy(indices), axis=1))
+
+
+@pytest.mark.gpu
+def test_code_matrix_and_sddmm_on_gpu_equal_numpy(cupy):
+    shape = (90, 400)
+    rows, cols, values = support(*shape, 5, seed=11, skip_every=4)
+    rng = np.random.default_rng(12)
+    W = rng.standard_normal((shape[1], 11))
+    G = rng.standard_normal((shape[0], 11))
+    other = rng.standard_normal(values.shape[0])
+    cpu = CodeMatrix(rows, cols, values, shape)
+    gpu = CodeMatrix(*(cupy.asarray(a) for a in (rows, cols, values)), shape)
+    tol = dict(rtol=1e-12, atol=1e-12)
+    for method, operand in (("dot", W), ("tdot", G)):
+        got = getattr(gpu, method)(cupy.asarray(operand))
+        assert isinstance(got, cupy.ndarray)
+        np.testing.assert_allclose(cupy.asnumpy(got), getattr(cpu, method)(operand), **tol)
+    got = gpu.with_values(cupy.asarray(other)).tdot(cupy.asarray(G))
+    np.testing.assert_allclose(cupy.asnumpy(got), cpu.with_values(other).tdot(G), **tol)
+    out = cupy.ones(shape)
+    gpu.add_to_dense(out)
+    np.testing.assert_allclose(cupy.asnumpy(out), cpu.add_to_dense(np.ones(shape)), **tol)
+    dots = sampled_row_dots(cupy.asarray(G), cupy.asarray(W), cupy.asarray(rows), cupy.asarray(cols))
+    np.testing.assert_allclose(cupy.asnumpy(dots), sampled_row_dots(G, W, rows, cols), **tol)
+
+
+@pytest.mark.gpu
+def test_fused_adam_on_gpu_equals_numpy(cupy):
+    rng = np.random.default_rng(13)
+    theta = rng.standard_normal((30, 7)).astype(np.float32)
+    grads = [rng.standard_normal(theta.shape).astype(np.float32) for _ in range(4)]
+    cpu_params, gpu_params = {"w": theta.copy()}, {"w": cupy.asarray(theta)}
+    cpu_opt, gpu_opt = Adam(cpu_params), Adam(gpu_params)
+    for grad in grads:
+        cpu_opt.step(cpu_params, {"w": grad}, {"w": 1e-2})
+        gpu_opt.step(gpu_params, {"w": cupy.asarray(grad)}, {"w": 1e-2})
+    np.testing.assert_allclose(cupy.asnumpy(gpu_params["w"]), cpu_params["w"], rtol=1e-5, atol=1e-6)

@@ -78,3 +78,25 @@ def test_rowwise_forward_refuses_probe_pairs(monkeypatch):
     monkeypatch.setattr(est, "_rowwise_support", True, raising=False)
     with pytest.raises(ValueError, match="_rowwise_support"):
         loss_and_grads(est, est._params(), X, Y, centre=est._centre(), tied=True)
+
+
+@pytest.mark.gpu
+def test_rowwise_forward_on_gpu_equals_numpy(monkeypatch):
+    import cupy
+
+    rng = np.random.default_rng(3)
+    est = TopKSAE(n_components=N_LATENTS, k=5, random_state=0)
+    X, Y = initialised(est, rng)
+    dead_mask = np.zeros(N_LATENTS, bool)
+    dead_mask[::4] = True
+    monkeypatch.setattr(_step, "_FORWARD_BLOCK", 4 * N_LATENTS)
+    monkeypatch.setattr(est, "_rowwise_support", True, raising=False)
+    cpu = loss_and_grads(est, est._params(), X, Y, centre=est._centre(), tied=True, dead_mask=dead_mask)
+    gpu_params = {name: cupy.asarray(value) for name, value in est._params().items()}
+    Xg = cupy.asarray(X)
+    gpu = loss_and_grads(
+        est, gpu_params, Xg, Xg, centre=gpu_params["decoder_bias_"], tied=True, dead_mask=cupy.asarray(dead_mask)
+    )
+    assert gpu.loss == pytest.approx(cpu.loss, rel=1e-10)
+    for name in cpu.grads:
+        np.testing.assert_allclose(cupy.asnumpy(gpu.grads[name]), cpu.grads[name], rtol=1e-9, atol=1e-12)
