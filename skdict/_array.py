@@ -133,6 +133,15 @@ def to_numpy(x):
     return np.asarray(x)
 
 
+def like_input(result, X_in):
+    """``result`` as the same kind of array as the caller's input: CuPy stays CuPy, anything else becomes NumPy.
+
+    What every estimator's outputs do, so that ``device="cuda"`` with NumPy input
+    still hands NumPy back.
+    """
+    return result if is_cupy_array(X_in) else to_numpy(result)
+
+
 def sparse_namespace(xp):
     """The sparse-matrix module matching ``xp``: :mod:`scipy.sparse` or :mod:`cupyx.scipy.sparse`."""
     if xp is np:

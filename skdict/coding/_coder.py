@@ -117,8 +117,12 @@ class SparseCoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         return hasattr(self, "components_")
 
     def _atoms_like(self, A):
-        """The dictionary on ``A``'s device, in ``A``'s dtype (validated here when not fitted)."""
-        D = self.components_ if self._is_fitted() else check_matrix(self.dictionary, "dictionary")
+        """The dictionary on ``A``'s device, in ``A``'s dtype.
+
+        Read from the ``dictionary`` parameter at every call (a stateless coder, as
+        scikit-learn's): ``set_params(dictionary=...)`` takes effect at once.
+        """
+        D = check_matrix(self.dictionary, "dictionary")
         return to_device(D, device_of(A)).astype(A.dtype, copy=False)
 
     def transform(self, X, y=None):

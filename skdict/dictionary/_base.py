@@ -12,7 +12,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from skdict._array import device_of, get_namespace, is_cupy_array, resolve_device, to_device, to_numpy
+from skdict._array import device_of, get_namespace, is_cupy_array, like_input, resolve_device, to_device
 from skdict._validation import check_input
 from skdict.ops.atoms import normalize_rows
 
@@ -78,9 +78,7 @@ class BaseDictionaryLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         X = check_input(self, X, reset=False)
         return to_device(X, device_of(self.components_))
 
-    @staticmethod
-    def _like_input(result, X_in):
-        return result if is_cupy_array(X_in) else to_numpy(result)
+    _like_input = staticmethod(like_input)
 
     def _initial_dictionary(self, X, n_components, rng):
         """``dict_init`` (validated, unit rows), else distinct random rows of ``X`` (Gaussian where rows run out or are 0)."""

@@ -118,10 +118,10 @@ class _GroundTruthScorer:
 
     def __call__(self, estimator, X=None, y=None):
         learned = _components(estimator)
-        self.true_features = to_device(self.true_features, device_of(learned))
+        true_features = to_device(self.true_features, device_of(learned))  # the scorer itself is not changed
         if self.metric == "gt_recovery":
-            return gt_recovery(self.true_features, learned, threshold=self.threshold)
-        return _GT_METRICS[self.metric](self.true_features, learned)
+            return gt_recovery(true_features, learned, threshold=self.threshold)
+        return _GT_METRICS[self.metric](true_features, learned)
 
     def __repr__(self):
         return f"make_gt_scorer(<{self.true_features.shape[0]} true features>, metric={self.metric!r})"

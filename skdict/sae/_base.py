@@ -21,7 +21,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from skdict._array import DEVICES, device_of, get_namespace, is_cupy_array, resolve_device, to_device, to_numpy
+from skdict._array import DEVICES, device_of, get_namespace, is_cupy_array, like_input, resolve_device, to_device, to_numpy
 from skdict._validation import check_input, check_target, is_matrix_target
 from skdict.ops.adam import Adam
 from skdict.ops.atoms import normalize_rows
@@ -350,10 +350,7 @@ class BaseSparseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         X = check_input(self, X, reset=False)
         return X, to_device(X, device_of(self.components_))
 
-    @staticmethod
-    def _like_input(result, X_in):
-        """Return ``result`` as the same kind of array as the caller's input."""
-        return result if is_cupy_array(X_in) else to_numpy(result)
+    _like_input = staticmethod(like_input)
 
     def transform(self, X):
         """Sparse codes :math:`z` of ``X``, a dense array of shape (n_samples, n_components)."""

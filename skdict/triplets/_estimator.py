@@ -9,7 +9,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from skdict._array import DEVICES, device_of, get_namespace, is_cupy_array, resolve_device, to_device, to_numpy
+from skdict._array import DEVICES, device_of, get_namespace, is_cupy_array, like_input, resolve_device, to_device, to_numpy
 from skdict.triplets._comparisons import contrasts_from_matrix, triplet_differences
 from skdict.triplets._cvxpy_solver import SDPSolver, cvxpy_available
 from skdict.triplets._factor import canonical_factor
@@ -233,7 +233,7 @@ class TripletFeatureLearner(BaseEstimator):
         -------
         s : array of shape (n_triplets,)
         """
-        return self._contrasts(T)
+        return like_input(self._contrasts(T), T)
 
     def predict(self, T):
         """Predicted labels: +1 (x closer to y), -1 (x closer to z), 0 (within ``tie_tolerance``).
@@ -246,6 +246,9 @@ class TripletFeatureLearner(BaseEstimator):
         -------
         labels : int64 array of shape (n_triplets,)
         """
+        return like_input(self._predict_on_device(T), T)
+
+    def _predict_on_device(self, T):
         s = self._contrasts(T)
         xp = get_namespace(s)
         return (xp.sign(s) * (xp.abs(s) > self.tie_tolerance)).astype(xp.int64)
@@ -263,7 +266,7 @@ class TripletFeatureLearner(BaseEstimator):
         -------
         accuracy : float
         """
-        predicted = self.predict(T)
+        predicted = self._predict_on_device(T)
         xp = get_namespace(predicted)
         labels = check_triplet_labels(y, predicted.shape[0], xp=xp, dtype=xp.int64)
         return float(xp.mean(predicted == labels))

@@ -115,3 +115,15 @@ def test_pipeline_and_grid_search():
     pipeline = make_pipeline(SparseCoder(D, transform_algorithm="topk"), LogisticRegression())
     search = GridSearchCV(pipeline, {"sparsecoder__transform_n_nonzero_coefs": [1, 3]}, cv=3).fit(X, y)
     assert search.best_score_ > 0.9
+
+
+def test_set_params_dictionary_takes_effect_after_fit():
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(20, 6))
+    coder = SparseCoder(rng.normal(size=(5, 6)), transform_algorithm="threshold", transform_alpha=0.1).fit(X)
+    bigger = rng.normal(size=(9, 6))
+    coder.set_params(dictionary=bigger)
+    codes = coder.transform(X)
+    assert codes.shape == (20, 9)
+    expected = np.sign(X @ bigger.T) * np.maximum(np.abs(X @ bigger.T) - 0.1, 0)
+    np.testing.assert_allclose(codes, expected, atol=1e-12)
