@@ -21,12 +21,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from skdict._array import get_namespace
 from skdict.ops.atoms import normalize_rows
+from skdict.ops._threads import run_blocks, split
 from skdict.ops.codes import CodeMatrix
 
 #: Largest (rows x n_components) block of correlations held at once.
 _BLOCK_ELEMENTS = 1 << 24
+#: Rows pursued together on one CPU thread: their correlations (and the Gram rows
+#: gathered for them) stay in cache across the k steps.
+_CPU_ROWS = 128
 
 
 @dataclass
@@ -110,10 +116,16 @@ def matching_pursuit(R, D, k, *, positive=False, gram=None):
         gram = unit_atoms @ unit_atoms.T
     indices = xp.empty((n, k), dtype=xp.int64)
     unit_values = xp.empty((n, k), dtype=R.dtype)
-    rows_per_block = max(1, _BLOCK_ELEMENTS // max(m, 1))
-    for start in range(0, n, rows_per_block):
-        stop = min(start + rows_per_block, n)
+    if xp is np:  # small blocks that stay in cache, on the ops thread pool
+        blocks = split(n, m * k, max_blocks=max(1, -(-n // _CPU_ROWS)))
+    else:  # the GPU wants few, large blocks
+        rows_per_block = max(1, _BLOCK_ELEMENTS // max(m, 1))
+        blocks = [(start, min(start + rows_per_block, n)) for start in range(0, n, rows_per_block)]
+
+    def pursue(start, stop):
         _pursue_block(R[start:stop], unit_atoms, gram, k, positive, indices[start:stop], unit_values[start:stop])
+
+    run_blocks(pursue, blocks, xp)
     values = unit_values * inverse_norms[indices]
     trace = MatchingPursuitTrace(indices, values, unit_values, None, m)
     trace.residual = R - trace.codes().dot(D) if k else R.copy()
@@ -125,8 +137,13 @@ def _pursue_block(R, unit_atoms, gram, k, positive, indices, unit_values):
     xp = get_namespace(R)
     correlations = R @ unit_atoms.T
     rows = xp.arange(R.shape[0])
+    update = None
     for t in range(k):
-        chosen = xp.argmax(correlations if positive else xp.abs(correlations), axis=1)
+        chosen = xp.argmax(correlations, axis=1)
+        if not positive:
+            # argmax |c| without forming |c|: the largest entry or the most negative one
+            lowest = xp.argmin(correlations, axis=1)
+            chosen = xp.where(correlations[rows, chosen] >= -correlations[rows, lowest], chosen, lowest)
         z = correlations[rows, chosen]
         if positive:
             z = xp.maximum(z, 0)
@@ -136,7 +153,9 @@ def _pursue_block(R, unit_atoms, gram, k, positive, indices, unit_values):
             if gram is None:
                 correlations -= (z[:, None] * unit_atoms[chosen]) @ unit_atoms.T
             else:
-                correlations -= z[:, None] * gram[chosen]
+                update = xp.take(gram, chosen, axis=0, out=update)
+                update *= z[:, None]
+                correlations -= update
 
 
 def matching_pursuit_backward(trace, D, grad_residual):

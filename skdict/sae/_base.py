@@ -358,7 +358,7 @@ class BaseSparseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         xp = get_namespace(X)
         codes = xp.zeros((X.shape[0], self.components_.shape[0]), dtype=X.dtype)
         for start, stop, Z in self._encode_blocks(X):
-            codes[start:stop] = Z.to_dense()
+            Z.add_to_dense(codes[start:stop])  # codes start at zero: no dense temporary
         return self._like_input(codes, X_in)
 
     def inverse_transform(self, X):

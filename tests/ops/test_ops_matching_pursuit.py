@@ -95,7 +95,8 @@ def test_blocks_give_the_same_result(monkeypatch):
     rng = np.random.default_rng(2)
     D, R = unit_dictionary(rng, 10, 5), rng.standard_normal((23, 5))
     whole = matching_pursuit(R, D, 4)
-    monkeypatch.setattr(mp, "_BLOCK_ELEMENTS", 30)  # 3 rows per block
+    monkeypatch.setattr(mp, "_BLOCK_ELEMENTS", 30)  # 3 rows per block (GPU path)
+    monkeypatch.setattr(mp, "_CPU_ROWS", 3)  # 3 rows per block (CPU path)
     blocked = matching_pursuit(R, D, 4)
     np.testing.assert_array_equal(whole.indices, blocked.indices)
     np.testing.assert_allclose(whole.residual, blocked.residual, atol=1e-14)

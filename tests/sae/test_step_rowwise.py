@@ -27,6 +27,7 @@ def initialised(est, rng, Y=None):
 
 def both_passes(est, X, Y, monkeypatch, dead_mask=None):
     kwargs = dict(centre=est._centre(), tied=not est.is_transcoder_, dead_mask=dead_mask)
+    monkeypatch.setattr(est, "_rowwise_support", False, raising=False)  # the whole-batch reference
     whole = loss_and_grads(est, est._params(), X, Y, **kwargs)
     monkeypatch.setattr(_step, "_FORWARD_BLOCK", 4 * N_LATENTS)  # blocks of 4 rows, the last one short
     monkeypatch.setattr(est, "_rowwise_support", True, raising=False)
