@@ -21,13 +21,17 @@ HISTORY_KEYS = ("loss", "explained_variance", "l0", "dead_fraction")
 
 
 def _global_norm(grads):
+    """:math:`\\sqrt{\\sum \\|g\\|^2}` over every gradient, read back from the device once."""
     xp = get_namespace(*grads.values())
-    return math.sqrt(sum(float(xp.sum(g * g)) for g in grads.values()))
+    total = sum(xp.vdot(g.ravel(), g.ravel()) for g in grads.values())  # device scalars, one sync below
+    return math.sqrt(float(total))
 
 
 def _all_finite(params):
+    """Whether every parameter is finite, with one device-to-host read."""
     xp = get_namespace(*params.values())
-    return all(bool(xp.isfinite(p).all()) for p in params.values())
+    flags = xp.stack([xp.isfinite(p).all() for p in params.values()])
+    return bool(flags.all())
 
 
 def _total_variance(Y):
