@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn.utils.validation import check_array, check_consistent_length, validate_data
 
-from skdict._array import get_namespace, is_cupy_array
+from skdict._array import device_of, get_namespace, is_cupy_array, to_device
+from skdict.ops.atoms import normalize_rows
 
 FLOAT_DTYPES = (np.float64, np.float32)
 
@@ -95,3 +96,44 @@ def is_matrix_target(y):
         return False
     ndim = getattr(y, "ndim", None)
     return (np.asarray(y).ndim if ndim is None else ndim) == 2
+
+
+def check_atoms(atoms, n_atoms, n_features, *, like, name, row_name="n_components"):
+    """Validate user-given directions (atoms as rows) and return them with unit rows.
+
+    Used for a dictionary to start from (e.g. an SAE's ``components_``) and for
+    anchors: 2-D of shape ``(n_atoms, n_features)``, finite, no zero row.
+
+    Parameters
+    ----------
+    atoms : array-like of shape (n_atoms, n_features), NumPy or CuPy
+    n_atoms : int or None
+        Expected number of rows; ``None`` accepts any.
+    n_features : int
+    like : array
+        The result has its backend and dtype.
+    name : str
+        Parameter name used in error messages.
+    row_name : str
+        What the rows count, in the shape shown by error messages.
+    """
+    xp = get_namespace(like)
+    if is_cupy_array(atoms) != is_cupy_array(like):
+        atoms = to_device(atoms, device_of(like))
+    atoms = atoms if is_cupy_array(atoms) else np.asarray(atoms)
+    if n_atoms is None:
+        expected = f"({row_name}, {n_features})"
+    else:
+        expected = f"({row_name}, n_features) = ({n_atoms}, {n_features})"
+    if atoms.ndim != 2 or atoms.shape[1] != n_features or (n_atoms is not None and atoms.shape[0] != n_atoms):
+        raise ValueError(
+            f"{name} must have shape {expected} with atoms as rows, got shape {tuple(atoms.shape)}"
+            + (". An SAE's components_ has this shape when its n_components matches" if row_name == "n_components" else "")
+            + f"; transpose a (n_features, {row_name}) matrix."
+        )
+    atoms = xp.asarray(atoms, dtype=like.dtype)
+    if not bool(xp.isfinite(atoms).all()):
+        raise ValueError(f"{name} contains NaN or infinity.")
+    if bool(xp.any(xp.max(xp.abs(atoms), axis=1) == 0)):
+        raise ValueError(f"{name} has all-zero atoms (a zero row); every atom needs a direction.")
+    return normalize_rows(atoms, eps=0.0)

@@ -13,44 +13,8 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils.validation import check_is_fitted
 
 from skdict._array import device_of, get_namespace, is_cupy_array, like_input, resolve_device, to_device
-from skdict._validation import check_input
+from skdict._validation import check_atoms, check_input
 from skdict.ops.atoms import normalize_rows
-
-
-def check_dictionary(dictionary, n_components, n_features, *, like, name="dict_init"):
-    """Validate a user dictionary (e.g. an SAE's ``components_``) and return it with unit rows.
-
-    Parameters
-    ----------
-    dictionary : array-like of shape (n_components, n_features)
-    n_components : int or None
-        Expected number of atoms; ``None`` accepts any.
-    n_features : int
-    like : array
-        The data; the result has its backend and dtype.
-    name : str
-        Parameter name used in error messages.
-    """
-    xp = get_namespace(like)
-    if is_cupy_array(dictionary) != is_cupy_array(like):
-        dictionary = to_device(dictionary, device_of(like))
-    dictionary = dictionary if is_cupy_array(dictionary) else np.asarray(dictionary)
-    expected = f"({n_components if n_components is not None else 'n_components'}, {n_features})"
-    if dictionary.ndim != 2 or dictionary.shape[1] != n_features or (
-        n_components is not None and dictionary.shape[0] != n_components
-    ):
-        raise ValueError(
-            f"{name} must have shape (n_components, n_features) = {expected} with atoms as rows, "
-            f"got shape {tuple(dictionary.shape)}. An SAE's components_ has this shape when its n_components "
-            "matches; transpose a (n_features, n_components) matrix."
-        )
-    dictionary = xp.asarray(dictionary, dtype=like.dtype)
-    if not bool(xp.isfinite(dictionary).all()):
-        raise ValueError(f"{name} contains NaN or infinity.")
-    norms = xp.sqrt(xp.sum(dictionary * dictionary, axis=1))
-    if bool(xp.any(norms == 0)):
-        raise ValueError(f"{name} has all-zero atoms (rows); every atom needs a direction.")
-    return normalize_rows(dictionary)
 
 
 class BaseDictionaryLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -84,7 +48,7 @@ class BaseDictionaryLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         """``dict_init`` (validated, unit rows), else distinct random rows of ``X`` (Gaussian where rows run out or are 0)."""
         xp = get_namespace(X)
         if getattr(self, "dict_init", None) is not None:
-            return check_dictionary(self.dict_init, n_components, X.shape[1], like=X)
+            return check_atoms(self.dict_init, n_components, X.shape[1], like=X, name="dict_init")
         n_from_data = min(n_components, X.shape[0])
         picked = xp.asarray(np.sort(rng.choice(X.shape[0], size=n_from_data, replace=False)))
         gaussian = xp.asarray(rng.standard_normal((n_components, X.shape[1])), dtype=X.dtype)

@@ -10,7 +10,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from skdict._array import DEVICES, get_namespace
 from skdict._progress import EpochProgress
-from skdict.dictionary._base import BaseDictionaryLearner, check_dictionary
+from skdict._validation import check_atoms
+from skdict.dictionary._base import BaseDictionaryLearner
 from skdict.dictionary.fista_dictionary import FISTADictionaryLearning
 from skdict.ops.adam import Adam
 from skdict.ops.fista import fista, lipschitz_constant, soft_threshold
@@ -191,7 +192,7 @@ class LISTA(BaseDictionaryLearner):
     def _learn_dictionary(self, X):
         n_components = self._resolve_n_components(X.shape[1])
         if self.dictionary is not None:
-            return check_dictionary(self.dictionary, n_components, X.shape[1], like=X, name="dictionary")
+            return check_atoms(self.dictionary, n_components, X.shape[1], like=X, name="dictionary")
         learner = FISTADictionaryLearning(
             n_components, alpha=self.alpha, positive_code=self.positive, random_state=self.random_state
         )

@@ -10,8 +10,7 @@ from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.validation import check_is_fitted
 
 from skdict._array import get_namespace, to_numpy
-from skdict._validation import check_input, check_target, is_matrix_target
-from skdict.ops.atoms import normalize_rows
+from skdict._validation import check_atoms, check_input, check_target, is_matrix_target
 
 
 class AnchorPenalty:
@@ -132,18 +131,10 @@ class AnchoredSAE(MetaEstimatorMixin, TransformerMixin, BaseEstimator):
             array = np.asarray(to_numpy(part) if hasattr(part, "__cuda_array_interface__") else part)
             if array.dtype.kind not in "fiu":
                 raise ValueError(f"anchors ({side} side) must be numeric, got dtype {array.dtype}.")
-            array = array.astype(np.float64)
             if array.ndim == 1:
                 array = array[None, :]
-            if array.ndim != 2 or array.shape[1] != width:
-                raise ValueError(
-                    f"anchors ({side} side) must have shape (n_anchors, {width}) to match the data, got {array.shape}."
-                )
-            if not np.isfinite(array).all():
-                raise ValueError(f"anchors ({side} side) contain NaN or infinity.")
-            if (np.abs(array).max(axis=1) == 0).any():
-                raise ValueError(f"anchors ({side} side) contain a zero row: an anchor must be a direction.")
-            arrays.append(normalize_rows(array, eps=0.0))
+            like = np.empty((0, width))  # NumPy float64, moved to the model's arrays at initialisation
+            arrays.append(check_atoms(array, None, width, like=like, name=f"anchors ({side} side)", row_name="n_anchors"))
         if arrays[0].shape[0] != arrays[1].shape[0]:
             raise ValueError(
                 f"anchors: the input and output sides have {arrays[0].shape[0]} and {arrays[1].shape[0]} rows; "
