@@ -50,14 +50,22 @@ class MatchingPursuitTrace:
         :math:`\\hat z_t`, the codes of the unit atoms.
     residual : array of shape (n, n_features)
         :math:`r^k = r^0 - z D`.
-    n_components : int
+    unit_atoms : array of shape (n_components, n_features)
+        :math:`\\hat D`, the atoms the pursuit ran on (kept for the backward pass).
+    inverse_norms : array of shape (n_components,)
+        :math:`1/\\|d_j\\|` (0 for a zero atom).
     """
 
     indices: object
     values: object
     unit_values: object
     residual: object
-    n_components: int
+    unit_atoms: object
+    inverse_norms: object
+
+    @property
+    def n_components(self):
+        return self.unit_atoms.shape[0]
 
     def codes(self):
         """The code matrix :math:`z` (repeated atoms add up) as a :class:`CodeMatrix`."""
@@ -127,7 +135,7 @@ def matching_pursuit(R, D, k, *, positive=False, gram=None):
 
     run_blocks(pursue, blocks, xp)
     values = unit_values * inverse_norms[indices]
-    trace = MatchingPursuitTrace(indices, values, unit_values, None, m)
+    trace = MatchingPursuitTrace(indices, values, unit_values, None, unit_atoms, inverse_norms)
     trace.residual = R - trace.codes().dot(D) if k else R.copy()
     return trace
 
@@ -158,7 +166,7 @@ def _pursue_block(R, unit_atoms, gram, k, positive, indices, unit_values):
                 correlations -= update
 
 
-def matching_pursuit_backward(trace, D, grad_residual):
+def matching_pursuit_backward(trace, grad_residual):
     """Gradients through a pursuit of ``L(r^k)`` with the choices :math:`j_t` held fixed.
 
     With :math:`g_t = \\partial L / \\partial r^t` and :math:`d = \\hat d_{j_t}`,
@@ -179,8 +187,7 @@ def matching_pursuit_backward(trace, D, grad_residual):
     Parameters
     ----------
     trace : MatchingPursuitTrace
-        From :func:`matching_pursuit` on the same ``D``.
-    D : array of shape (n_components, n_features)
+        From :func:`matching_pursuit`; its unit atoms are reused, not recomputed.
     grad_residual : array of shape (n, n_features)
         :math:`g_k = \\partial L / \\partial r^k`.
 
@@ -190,12 +197,12 @@ def matching_pursuit_backward(trace, D, grad_residual):
     grad_R : array of shape (n, n_features)
         :math:`\\partial L / \\partial r^0`.
     """
-    xp = get_namespace(D, grad_residual)
-    unit_atoms, inverse_norms = _unit_atoms(D)
+    unit_atoms, inverse_norms = trace.unit_atoms, trace.inverse_norms
+    xp = get_namespace(unit_atoms, grad_residual)
     n, k = trace.indices.shape
     rows = xp.arange(n, dtype=trace.indices.dtype)
-    ones = xp.ones(n, dtype=D.dtype)
-    grad_unit = xp.zeros_like(D)
+    ones = xp.ones(n, dtype=unit_atoms.dtype)
+    grad_unit = xp.zeros_like(unit_atoms)
     g = grad_residual.copy()
     r = trace.residual.copy()
     for t in range(k - 1, -1, -1):
@@ -207,7 +214,7 @@ def matching_pursuit_backward(trace, D, grad_residual):
         # a stopped positive step (z clipped to 0) passes nothing back through z
         delta = xp.where(z != 0, delta, 0)
         contribution = -(z[:, None] * g) - delta[:, None] * r
-        grad_unit += CodeMatrix(rows, chosen, ones, (n, D.shape[0])).tdot(contribution)
+        grad_unit += CodeMatrix(rows, chosen, ones, (n, unit_atoms.shape[0])).tdot(contribution)
         g -= delta[:, None] * atoms
     radial = xp.sum(grad_unit * unit_atoms, axis=1, keepdims=True)
     grad_D = (grad_unit - radial * unit_atoms) * inverse_norms[:, None]

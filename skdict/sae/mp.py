@@ -150,7 +150,7 @@ class MPSAE(BaseSparseAutoencoder):
         trace = matching_pursuit(X - params["decoder_bias_"], D, self.k_, positive=self.positive)
         residual = trace.residual  # x - x_hat
         squared_error = float(xp.sum(residual * residual))
-        grad_D, grad_R = matching_pursuit_backward(trace, D, residual / n_rows)
+        grad_D, grad_R = matching_pursuit_backward(trace, residual / n_rows)
         active = trace.indices[trace.values != 0]
         return StepResult(
             loss=0.5 * squared_error / n_rows,

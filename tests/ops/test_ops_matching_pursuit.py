@@ -118,7 +118,7 @@ def test_backward_matches_finite_differences(positive, unit):
     weights = rng.uniform(0.5, 1.5, (6, 5))  # a loss other than the plain squared norm
     k = 3
     trace = matching_pursuit(R, D, k, positive=positive)
-    grad_D, grad_R = matching_pursuit_backward(trace, D, weights * trace.residual)
+    grad_D, grad_R = matching_pursuit_backward(trace, weights * trace.residual)
     eps = 1e-6
     numeric_D = np.zeros_like(D)
     for index in np.ndindex(D.shape):
@@ -144,7 +144,7 @@ def test_backward_with_stopped_positive_steps():
     trace = matching_pursuit(R, D, 2, positive=True)
     np.testing.assert_array_equal(trace.unit_values[1], 0.0)
     np.testing.assert_array_equal(trace.indices[0], [0, 1])
-    grad_D, grad_R = matching_pursuit_backward(trace, D, trace.residual)
+    grad_D, grad_R = matching_pursuit_backward(trace, trace.residual)
     eps = 1e-6
     numeric = np.zeros_like(D)
     for index in np.ndindex(D.shape):
