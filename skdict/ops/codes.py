@@ -65,6 +65,17 @@ class CodeMatrix:
     def _is_dense(self):
         return self.density > DENSE_ABOVE
 
+    @classmethod
+    def from_row_pairs(cls, indices, values, n_components):
+        """Codes given as ``k`` (column, value) pairs per row, arrays of shape (n_rows, k).
+
+        What a pursuit records (a repeated column adds up, as in CSR).
+        """
+        xp = get_namespace(values)
+        n_rows, k = indices.shape
+        rows = xp.repeat(xp.arange(n_rows, dtype=indices.dtype), k)
+        return cls(rows, indices.ravel(), values.ravel(), (n_rows, n_components))
+
     def with_values(self, values):
         """The code matrix with the same nonzero coordinates and new ``values``."""
         other = CodeMatrix(self.rows, self.cols, values, self.shape)

@@ -69,10 +69,7 @@ class MatchingPursuitTrace:
 
     def codes(self):
         """The code matrix :math:`z` (repeated atoms add up) as a :class:`CodeMatrix`."""
-        xp = get_namespace(self.values)
-        n, k = self.indices.shape
-        rows = xp.repeat(xp.arange(n, dtype=self.indices.dtype), k)
-        return CodeMatrix(rows, self.indices.ravel(), self.values.ravel(), (n, self.n_components))
+        return CodeMatrix.from_row_pairs(self.indices, self.values, self.n_components)
 
 
 def _unit_atoms(D):

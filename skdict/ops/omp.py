@@ -37,7 +37,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from skdict._array import get_namespace
-from skdict.ops.matching_pursuit import MatchingPursuitTrace
+from skdict.ops.codes import CodeMatrix
 
 #: Largest number of elements of the per-block state (correlations and L^{-1}) held at once.
 _BLOCK_ELEMENTS = 1 << 23
@@ -63,9 +63,9 @@ class OrthogonalPursuitResult:
     n_active: object
     n_components: int
 
-    #: The code matrix :math:`z` as a :class:`~skdict.ops.codes.CodeMatrix`: (index, value) pairs
-    #: per row decode exactly as a matching-pursuit trace's do.
-    codes = MatchingPursuitTrace.codes
+    def codes(self):
+        """The code matrix :math:`z` as a :class:`~skdict.ops.codes.CodeMatrix`."""
+        return CodeMatrix.from_row_pairs(self.indices, self.values, self.n_components)
 
 
 def orthogonal_matching_pursuit(X, D, k, *, tol=None, gram=None):
