@@ -61,6 +61,59 @@ def row_topk(A, k):
     return indices, values
 
 
+def keep_row_topk(A, k, *, shift=None, positive=False):
+    """Overwrite ``A`` in place with each row's ``k`` largest entries of ``A + shift``, zero elsewhere.
+
+    The dense TopK code :math:`z = \\mathrm{TopK}_k(a + b)` (with ``positive``,
+    :math:`\\mathrm{ReLU}(\\mathrm{TopK}_k(a + b))`) written over the pre-activations
+    themselves, so inference needs no second (n_rows x n_cols) array. On NumPy,
+    each cache-sized block of rows gets its shift, its selection, its zeroing and
+    its kept values while it is still in cache, blocks on threads; the matrix is
+    read from memory once.
+
+    Parameters
+    ----------
+    A : array of shape (n_rows, n_cols)
+        Pre-activations :math:`a`, C-contiguous rows; overwritten.
+    k : int
+        Entries kept per row, ``1 <= k <= n_cols``.
+    shift : array of shape (n_cols,) or None
+        :math:`b`, added to every row before the selection (e.g. the encoder bias).
+    positive : bool, default=False
+        Also zero the kept entries that are negative.
+
+    Returns
+    -------
+    A : the same array.
+
+    Notes
+    -----
+    The selection is :func:`row_topk`'s: exactly ``k`` entries per row, ties at
+    the k-th value broken arbitrarily.
+    """
+    xp = get_namespace(A)
+    n_rows, n_cols = A.shape
+    if not 1 <= k <= n_cols:
+        raise ValueError(f"k must be in [1, {n_cols}] (the number of columns), got {k}.")
+
+    def work(start, stop):
+        block = A[start:stop]
+        if shift is not None:
+            block += shift
+        indices, values = _block_topk(block, k)
+        if positive:
+            values = xp.maximum(values, 0)
+        block[...] = 0
+        block[xp.arange(stop - start)[:, None], indices] = values
+
+    if xp is not np:  # the GPU works on the whole matrix at once
+        work(0, n_rows)
+        return A
+    n_blocks = max(n_threads(), -(-n_rows * n_cols // _BLOCK_ELEMENTS))
+    run_blocks(work, split(n_rows, n_cols, max_blocks=n_blocks), xp)
+    return A
+
+
 def _block_topk(A, k):
     """:func:`row_topk` of one block of rows, without argument checks."""
     xp = get_namespace(A)

@@ -26,12 +26,12 @@ from skdict._validation import check_input, check_target, is_matrix_target
 from skdict.ops.adam import Adam
 from skdict.ops.atoms import normalize_rows
 from skdict.ops.geometric_median import geometric_median
-from skdict.sae._step import gather_codes, loss_and_grads, preactivations
+from skdict.sae._step import add_bias, gather_codes, loss_and_grads, preactivations
 from skdict.sae._training import HISTORY_KEYS, run_epochs
 
 #: Rows of a random sample used for the geometric-median initialisation of b_dec.
 _MEDIAN_SAMPLE = 4096
-#: Upper bound on the elements of one (rows x n_components) block at inference.
+#: Upper bound on the elements of one block of rows at inference (of the codes, or of the centred input).
 _TRANSFORM_BLOCK = 1 << 24
 
 
@@ -355,11 +355,35 @@ class BaseSparseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
     def transform(self, X):
         """Sparse codes :math:`z` of ``X``, a dense array of shape (n_samples, n_components)."""
         X_in, X = self._on_model_device(X)
+        return self._like_input(self._dense_codes(X), X_in)
+
+    def _dense_codes(self, X):
+        """Dense codes of a validated, on-device ``X``, in ``X``'s dtype.
+
+        Each block's product :math:`\\tilde x W_{enc}^\\top` is written straight into
+        the output and cut to its support there (:meth:`_keep_support`): the only
+        dense (n_samples x n_components) array is the result.
+        """
         xp = get_namespace(X)
-        codes = xp.zeros((X.shape[0], self.components_.shape[0]), dtype=X.dtype)
-        for start, stop, Z in self._encode_blocks(X):
-            Z.add_to_dense(codes[start:stop])  # codes start at zero: no dense temporary
-        return self._like_input(codes, X_in)
+        params = self._params()
+        encoder = params["encoder_"].astype(X.dtype, copy=False)
+        centre = self._centre().astype(X.dtype, copy=False)
+        bias = params["encoder_bias_"].astype(X.dtype, copy=False)
+        codes = xp.empty((X.shape[0], encoder.shape[0]), dtype=X.dtype)
+        rows_per_block = max(1, _TRANSFORM_BLOCK // X.shape[1])  # bounds the centred copy of X
+        for start in range(0, X.shape[0], rows_per_block):
+            block = codes[start : start + rows_per_block]
+            xp.matmul(X[start : start + rows_per_block] - centre, encoder.T, out=block)
+            self._keep_support(block, bias)
+        return codes
+
+    def _keep_support(self, A, bias):
+        """Turn :math:`\\tilde x W_{enc}^\\top` into dense codes in place: add :math:`b_{enc}`, zero off the support."""
+        add_bias(A, bias)
+        rows, cols = self._support(A, training=False)
+        values = A[rows, cols]
+        A[...] = 0
+        A[rows, cols] = values
 
     def inverse_transform(self, X):
         """Reconstruction :math:`\\hat y = z W_{dec} + b_{dec}` from codes of shape (n_samples, n_components)."""

@@ -44,13 +44,16 @@ def preactivations(params, X, centre):
 
 def encode_centred(params, X_centred):
     """:math:`a = \\tilde x W_{enc}^\\top + b_{enc}` (the bias added by row blocks on threads)."""
-    A = X_centred @ params["encoder_"].T
-    bias = params["encoder_bias_"]
+    return add_bias(X_centred @ params["encoder_"].T, params["encoder_bias_"])
 
-    def add_bias(start, stop):
+
+def add_bias(A, bias):
+    """``A += bias`` on every row, in place (row blocks on threads); returns ``A``."""
+
+    def work(start, stop):
         A[start:stop] += bias
 
-    run_blocks(add_bias, split(A.shape[0], A.shape[1]), get_namespace(A))
+    run_blocks(work, split(A.shape[0], A.shape[1]), get_namespace(A))
     return A
 
 

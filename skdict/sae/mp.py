@@ -163,6 +163,13 @@ class MPSAE(BaseSparseAutoencoder):
     def _encoding_state(self, params):
         return {"gram": unit_gram(params["components_"])}
 
+    def _dense_codes(self, X):
+        # pursuit codes are not a cut of one product: each block's sparse codes are added to zeros
+        codes = get_namespace(X).zeros((X.shape[0], self.components_.shape[0]), dtype=X.dtype)
+        for start, stop, Z in self._encode_blocks(X):
+            Z.add_to_dense(codes[start:stop])
+        return codes
+
     def _encode(self, params, X, state=None):
         k = resolve_k(self, params["components_"].shape[0])
         gram = None if state is None else state["gram"]

@@ -6,6 +6,7 @@ from numbers import Integral
 
 from sklearn.utils._param_validation import Interval
 
+from skdict.ops.topk import keep_row_topk
 from skdict.sae._base import BaseSparseAutoencoder
 from skdict.sae._topk_common import AuxKMixin, positive_topk_pairs
 
@@ -150,3 +151,6 @@ class TopKSAE(AuxKMixin, BaseSparseAutoencoder):
 
     def _support(self, A, training):
         return positive_topk_pairs(A, self.k_)
+
+    def _keep_support(self, A, bias):
+        keep_row_topk(A, self.k_, shift=bias, positive=True)

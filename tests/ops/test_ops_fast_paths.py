@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from skdict.ops import _threads, adam, codes, topk
 from skdict.ops.adam import Adam
 from skdict.ops.codes import CodeMatrix, sampled_row_dots
-from skdict.ops.topk import candidate_columns, group_max_candidates, row_topk, uses_prefilter
+from skdict.ops.topk import candidate_columns, group_max_candidates, keep_row_topk, row_topk, uses_prefilter
 
 
 @pytest.fixture(params=["1", "3"], ids=["one-thread", "three-threads"])
@@ -106,6 +106,47 @@ def test_row_topk_with_threads_equals_one_block(monkeypatch):
     monkeypatch.setattr(topk, "_BLOCK_ELEMENTS", 3 * 2048)
     many = row_topk(A, 16)
     np.testing.assert_array_equal(np.sort(single[0], axis=1), np.sort(many[0], axis=1))
+
+
+def dense_topk_reference(A, k, shift, positive):
+    """The plain dense TopK code: a full argsort of each row of ``A + shift``."""
+    shifted = A + shift
+    keep = np.argsort(shifted, axis=1)[:, -k:]
+    out = np.zeros_like(shifted)
+    np.put_along_axis(out, keep, np.take_along_axis(shifted, keep, axis=1), axis=1)
+    return np.maximum(out, 0) if positive else out
+
+
+@pytest.mark.parametrize("n_cols", [10, 1024, 1037])  # argpartition path, prefilter, prefilter with leftovers
+@pytest.mark.parametrize("positive", [False, True])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_keep_row_topk_equals_the_dense_reference(threads, n_cols, positive, dtype):
+    k = 8
+    rng = np.random.default_rng(n_cols)
+    A = (rng.permutation(40 * n_cols).reshape(40, n_cols) - 20 * n_cols).astype(dtype)  # distinct values
+    shift = rng.permutation(n_cols).astype(dtype) * 0.5  # keeps the shifted values distinct
+    expected = dense_topk_reference(A, k, shift, positive)
+    out = A.copy()
+    assert keep_row_topk(out, k, shift=shift, positive=positive) is out
+    np.testing.assert_array_equal(out, expected)
+    assert np.all(np.count_nonzero(out, axis=1) <= k)
+
+
+def test_keep_row_topk_with_ties_keeps_exactly_k_per_row(threads):
+    rng = np.random.default_rng(3)
+    A = rng.integers(-3, 4, size=(30, 800)).astype(np.float64) + 10.0  # all positive, many ties
+    k = 6
+    out = keep_row_topk(A.copy(), k)
+    assert np.all(np.count_nonzero(out, axis=1) == k)
+    np.testing.assert_array_equal(np.sort(out, axis=1)[:, -k:], topk_value_sets(A, k))
+    kept = out != 0
+    np.testing.assert_array_equal(out[kept], A[kept])  # kept entries unchanged
+
+
+@pytest.mark.parametrize("k", [0, 11])
+def test_keep_row_topk_k_out_of_range_raises(k):
+    with pytest.raises(ValueError, match="k"):
+        keep_row_topk(np.zeros((2, 10)), k)
 
 
 @settings(max_examples=40, deadline=None)
@@ -330,6 +371,17 @@ def test_prefiltered_topk_on_gpu_equals_numpy(cupy):
     expected, _ = row_topk(A, 8)
     np.testing.assert_array_equal(np.sort(cupy.asnumpy(indices), axis=1), np.sort(expected, axis=1))
     np.testing.assert_array_equal(cupy.asnumpy(values), np.take_along_axis(A, cupy.asnumpy(indices), axis=1))
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("n_cols", [30, 1100])
+def test_keep_row_topk_on_gpu_equals_numpy(cupy, n_cols):
+    rng = np.random.default_rng(13)
+    A = (rng.permutation(50 * n_cols).reshape(50, n_cols) - 25 * n_cols).astype(np.float32)
+    shift = rng.permutation(n_cols).astype(np.float32) * 0.5
+    out = keep_row_topk(cupy.asarray(A), 8, shift=cupy.asarray(shift), positive=True)
+    assert isinstance(out, cupy.ndarray)
+    np.testing.assert_array_equal(cupy.asnumpy(out), dense_topk_reference(A, 8, shift, True))
 
 
 @pytest.mark.gpu

@@ -45,6 +45,36 @@ def test_score_is_explained_variance_with_per_feature_mean(cls):
     np.testing.assert_allclose(X_hat, est.inverse_transform(est.transform(X)), rtol=1e-10, atol=1e-12)
 
 
+def plain_codes(est, X):
+    """The family's codes by their formulas, from a dense pre-activation matrix."""
+    A = (X - est.decoder_bias_) @ est.encoder_.T + est.encoder_bias_
+    if isinstance(est, TopKSAE):
+        keep = np.argsort(A, axis=1)[:, -est.k_:]
+        Z = np.zeros_like(A)
+        np.put_along_axis(Z, keep, np.take_along_axis(A, keep, axis=1), axis=1)
+        return np.maximum(Z, 0)
+    threshold = {ReLUSAE: 0.0, JumpReLUSAE: getattr(est, "threshold_", None), BatchTopKSAE: getattr(est, "threshold_", None)}
+    return np.where(A > threshold[type(est)], A, 0.0)
+
+
+@pytest.mark.parametrize("cls", [TopKSAE, BatchTopKSAE, ReLUSAE, JumpReLUSAE])
+@pytest.mark.parametrize("block", [None, 100])  # one block, and blocks of a few rows
+def test_transform_equals_the_plain_formula(cls, block, monkeypatch):
+    from skdict.sae import _base
+
+    X = gaussian(n=150, d=6, seed=3)
+    est = small(cls).fit(X)
+    if block is not None:
+        monkeypatch.setattr(_base, "_TRANSFORM_BLOCK", block)  # 100 // 6 = 16 rows per block
+    codes = est.transform(X)
+    np.testing.assert_allclose(codes, plain_codes(est, X), rtol=1e-12, atol=1e-12)
+    assert np.count_nonzero(codes) > 0
+    # float32 input to a float64 model: float32 codes, equal to float32 precision
+    codes32 = est.transform(X.astype(np.float32))
+    assert codes32.dtype == np.float32
+    np.testing.assert_allclose(codes32, codes, rtol=1e-4, atol=1e-4 * np.abs(codes).max())
+
+
 def test_score_of_a_model_that_predicts_the_mean_is_zero():
     X = gaussian() + 3.0
     est = small(TopKSAE).fit(X)
