@@ -18,9 +18,11 @@ what its penalty :math:`P` adds; the linear algebra lives here, once.
 Only :math:`\\tilde x W_{enc}^\\top` is a dense (B x n_components) product. Codes,
 decoding and every weight gradient go through :class:`~skdict.ops.codes.CodeMatrix`
 and :func:`~skdict.ops.codes.sampled_row_dots`, O(nnz x n_features). A model whose
-support is decided row by row may set ``_rowwise_support = True``: :math:`a` is then
-formed and reduced to its support one block of rows at a time, so the step's extra
-memory is O(B x (d + k)) plus one block instead of O(B x n_components).
+support is decided row by row sets ``_rowwise_support = True`` (TopK and ReLU do):
+:math:`a` is then formed and reduced to its support one block of rows at a time, in
+one reused block buffer, so the step's extra memory is O(B x (d + k)) plus one block
+instead of O(B x n_components); the others (BatchTopK's batch-wide selection,
+JumpReLU's threshold window) form the whole (B x n_components) matrix.
 """
 
 from __future__ import annotations
@@ -113,10 +115,15 @@ def _forward_in_blocks(model, params, X_centred, dead_mask):
     xp = get_namespace(X_centred)
     n_rows, n_components = X_centred.shape[0], params["encoder_"].shape[0]
     rows_per_block = max(1, _FORWARD_BLOCK // max(n_components, 1))
+    encoder, bias = params["encoder_"], params["encoder_bias_"]
+    # one block buffer for every block: what is kept of a block is copied out of it (fancy indexing)
+    buffer = xp.empty((min(rows_per_block, n_rows), n_components), dtype=xp.result_type(X_centred, encoder))
     parts = {"rows": [], "cols": [], "values": [], "penalty_grad": [], "aux": []}
     penalty, penalty_param_grads = 0.0, {}
     for start in range(0, n_rows, rows_per_block):
-        A = encode_centred(params, X_centred[start : start + rows_per_block])
+        X_block = X_centred[start : start + rows_per_block]
+        A = buffer[: X_block.shape[0]]
+        add_bias(xp.matmul(X_block, encoder.T, out=A), bias)
         rows, cols = model._support(A, training=True)
         if model._probe_pairs(A) is not None:
             raise ValueError(f"{type(model).__name__} probes extra pairs: it cannot set _rowwise_support = True.")

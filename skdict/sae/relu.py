@@ -93,6 +93,10 @@ class ReLUSAE(BaseSparseAutoencoder):
     (500, 64)
     """
 
+    #: The support is decided row by row: the training step forms the pre-activations one block of
+    #: rows at a time (memory O(batch x (n_features + k)) plus one block; see skdict.sae._step).
+    _rowwise_support = True
+
     _parameter_constraints = {
         **BaseSparseAutoencoder._parameter_constraints,
         "alpha": [Interval(Real, 0, None, closed="left")],
