@@ -34,8 +34,9 @@ from skdict.ops._threads import run_blocks, split
 from skdict.ops.codes import CodeMatrix, sampled_row_dots
 
 #: Elements of one (rows x n_components) block of pre-activations in the row-blocked
-#: forward pass (32 MiB of float32; smaller blocks made the blocked GEMMs slower on 2 cores).
-_FORWARD_BLOCK = 1 << 23
+#: forward pass (64 MiB of float32, 2048 rows at 8192 latents: as fast as the whole-batch
+#: pass in paired measurements here; smaller blocks made the blocked GEMMs slower).
+_FORWARD_BLOCK = 1 << 24
 
 
 def preactivations(params, X, centre):
