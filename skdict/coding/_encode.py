@@ -15,10 +15,11 @@ from sklearn.utils.validation import check_array
 
 from skdict._array import device_of, get_namespace, is_cupy_array, to_device
 from skdict._validation import FLOAT_DTYPES, _check_device_array
-from skdict.ops.fista import fista, lipschitz_constant, soft_threshold
+from skdict.ops.fista import lipschitz_constant, soft_threshold
 from skdict.ops.matching_pursuit import matching_pursuit
 from skdict.ops.omp import orthogonal_matching_pursuit
 from skdict.ops.thresholding import topk_codes
+from skdict.ops.working_set import working_set_fista
 
 #: The algorithms of :func:`sparse_encode`.
 ALGORITHMS = ("fista", "ista", "mp", "omp", "topk", "threshold")
@@ -87,7 +88,10 @@ def _check_n_nonzero_coefs(n_nonzero_coefs, algorithm, D):
 def _lasso(X, D, alpha, *, positive, max_iter, tol, init, momentum):
     """FISTA (or ISTA) codes, in row blocks sharing one Gram matrix and one step size.
 
-    Each sample stops on its own duality gap, so its codes do not depend on the blocks.
+    Each block goes through :func:`skdict.ops.working_set.working_set_fista`: per-sample
+    working sets when the dictionary has at least 128 atoms (FISTA on a few atoms per
+    sample, certified on all of them), plain batched FISTA below. Each sample stops on
+    its own duality gap over all atoms, so its codes do not depend on the blocks.
     """
     xp = get_namespace(X)
     gram = D @ D.T
@@ -98,7 +102,7 @@ def _lasso(X, D, alpha, *, positive, max_iter, tol, init, momentum):
     rows_per_block = max(1, _BLOCK_ELEMENTS // n_components)
     for start in range(0, n_samples, rows_per_block):
         block = slice(start, min(start + rows_per_block, n_samples))
-        codes[block], block_iter = fista(
+        codes[block], block_iter = working_set_fista(
             X[block],
             D,
             alpha,
@@ -161,7 +165,10 @@ def sparse_encode(
     ==============  =====================================================================
     ``"fista"``     :math:`\arg\min_z \tfrac12\lVert x - zD\rVert_2^2 + \alpha\lVert z\rVert_1`
                     by FISTA: Nesterov momentum with adaptive restart, step
-                    :math:`1/\lVert DD^\top\rVert_2` (:func:`skdict.ops.fista.fista`).
+                    :math:`1/\lVert DD^\top\rVert_2` (:func:`skdict.ops.fista.fista`);
+                    from 128 atoms on, on growing per-sample working sets of atoms,
+                    certified on all atoms
+                    (:func:`skdict.ops.working_set.working_set_fista`).
                     The objective is *not* divided by the number of samples.
     ``"ista"``      the same problem by ISTA (no momentum); slower, monotone.
     ``"mp"``        ``n_nonzero_coefs`` steps of matching pursuit: pick

@@ -141,10 +141,30 @@ def duality_gap(X, D, codes, alpha, *, positive=False):
     """
     xp = get_namespace(X, D, codes)
     residual = X - codes @ D
-    correlation = residual @ D.T
+    return gap_from_correlation(xp.sum(residual * residual, axis=1), residual @ D.T, codes, alpha, positive=positive)
+
+
+def gap_from_correlation(squared_residual, correlation, codes, alpha, *, positive=False):
+    r"""The duality gap of :func:`duality_gap` from :math:`\lVert r_n\rVert^2` and :math:`c_n = r_n D^\top`.
+
+    ``correlation`` and ``codes`` may hold any subset of the columns (the same
+    subset): on all columns it is the lasso's gap; on a working set :math:`W` it is
+    the gap of the lasso restricted to the atoms in :math:`W`.
+
+    Parameters
+    ----------
+    squared_residual : array of shape (n_samples,)
+    correlation, codes : arrays of shape (n_samples, n_columns)
+    alpha : float
+    positive : bool, default=False
+
+    Returns
+    -------
+    gap, primal : arrays of shape (n_samples,)
+    """
+    xp = get_namespace(correlation, codes)
     largest = xp.max(correlation if positive else xp.abs(correlation), axis=1)
-    scale = xp.minimum(1.0, alpha / xp.maximum(largest, xp.finfo(X.dtype).tiny))
-    squared_residual = xp.sum(residual * residual, axis=1)
+    scale = xp.minimum(1.0, alpha / xp.maximum(largest, xp.finfo(codes.dtype).tiny))
     l1 = xp.sum(xp.abs(codes), axis=1)
     gap = 0.5 * (1.0 - scale) ** 2 * squared_residual + alpha * l1 - scale * xp.sum(codes * correlation, axis=1)
     return xp.maximum(gap, 0.0), 0.5 * squared_residual + alpha * l1
@@ -261,23 +281,86 @@ def fista(
     codes = xp.zeros((n_samples, n_components), dtype=dtype) if init is None else init.astype(dtype, copy=True)
     if L == 0.0 or n_samples == 0:  # zero dictionary: the smooth part is constant and z = 0 is optimal
         return xp.zeros_like(codes), 0
-    step, threshold = 1.0 / L, alpha / L
+    problem = SharedGram(X, D, G, L, alpha, positive=positive)
+    codes, iterations = run_fista(problem, codes, max_iter=max_iter, tol=tol, momentum=momentum, restart=restart)
+    return codes, int(xp.max(iterations))
+
+
+class SharedGram:
+    r"""Rows of the lasso on one dictionary: one Gram matrix :math:`G = DD^\top` and one step :math:`1/L`.
+
+    The problem interface of :func:`run_fista` (see there): ``gradient_step``,
+    ``threshold``, ``gap`` and ``keep``. The gap is :func:`duality_gap`, from the
+    explicit residual.
+    """
+
+    def __init__(self, X, D, G, L, alpha, *, positive=False):
+        self.X, self.D, self.G, self.alpha, self.positive = X, D, G, alpha, positive
+        self.step, self.threshold = 1.0 / L, alpha / L
+        self.target = (X @ D.T) * self.step  # X D^T / L, formed once
+
+    def gradient_step(self, y, out):
+        """``out = y - (y G - X D^T) / L``."""
+        xp = get_namespace(y)
+        xp.matmul(y, self.G, out=out)
+        out *= -self.step
+        out += y
+        out += self.target
+
+    def gap(self, z):
+        return duality_gap(self.X, self.D, z, self.alpha, positive=self.positive)
+
+    def keep(self, mask):
+        self.X, self.target = self.X[mask], self.target[mask]
+
+
+def run_fista(problem, z, *, max_iter, tol, momentum=True, restart=True):
+    r"""The FISTA/ISTA iterations of :func:`fista` on the rows of ``problem``, each stopping on its own gap.
+
+    ``problem`` gives, for the rows still iterating: ``gradient_step(y, out)``
+    (:math:`y - \nabla f(y)/L` into ``out``), ``threshold`` (:math:`\alpha/L`, a
+    scalar or one per row, shape (n_rows, 1)), ``positive`` (the sign
+    constraint), ``gap(z)`` (duality gap and
+    objective per row) and ``keep(mask)`` (drop the rows that stopped).
+    :class:`SharedGram` is the lasso of :func:`fista`;
+    :class:`skdict.ops.working_set.GramBlocks` are lassos restricted to one
+    working set per row.
+
+    Parameters
+    ----------
+    problem : object with the interface above
+    z : array of shape (n_rows, n_columns)
+        Start :math:`z^0`; overwritten.
+    max_iter : int
+    tol : float or array of shape (n_rows,)
+        A row stops once its gap is at most ``tol`` times its objective
+        (checked at iteration 1 and every 10); 0 runs all ``max_iter``.
+    momentum, restart : bool
+        As in :func:`fista`.
+
+    Returns
+    -------
+    z : array of shape (n_rows, n_columns)
+        The last iterate of every row.
+    iterations : int array of shape (n_rows,)
+        Iterations run by each row.
+    """
+    xp = get_namespace(z)
+    dtype = z.dtype
+    n_rows = z.shape[0]
+    codes = z
+    iterations = xp.full(n_rows, max_iter, dtype=xp.int64)
+    tol_rows = tol if not hasattr(tol, "shape") else tol.astype(dtype, copy=True)
+    check = hasattr(tol, "shape") or tol != 0
     # Working arrays hold the rows still iterating; `rows` maps them back into `codes`.
-    rows = xp.arange(n_samples)
-    X_rows = X
-    target = (X @ D.T) * step  # X D^T / L, formed once
+    rows = xp.arange(n_rows)
     z = codes.copy()
     y = z.copy()
-    t = xp.ones((n_samples, 1), dtype=dtype)
+    t = xp.ones((n_rows, 1), dtype=dtype)
     z_new = xp.empty_like(z)
-    n_iter = 0
     for n_iter in range(1, max_iter + 1):
-        # z_new = prox(y - (y G - X D^T) / L)
-        xp.matmul(y, G, out=z_new)
-        z_new *= -step
-        z_new += y
-        z_new += target
-        soft_threshold(z_new, threshold, positive=positive, out=z_new)
+        problem.gradient_step(y, z_new)
+        soft_threshold(z_new, problem.threshold, positive=problem.positive, out=z_new)
         change = z_new - z
         if momentum:
             t_next = (1.0 + xp.sqrt(1.0 + 4.0 * t * t)) / 2.0
@@ -292,16 +375,20 @@ def fista(
         else:
             y[...] = z_new
         z, z_new = z_new, z
-        if tol == 0 or (n_iter != 1 and n_iter % _CHECK_EVERY != 0):
+        if not check or (n_iter != 1 and n_iter % _CHECK_EVERY != 0):
             continue
-        gap, primal = duality_gap(X_rows, D, z, alpha, positive=positive)
-        done = gap <= tol * primal
+        gap, primal = problem.gap(z)
+        done = gap <= tol_rows * primal
         if bool(xp.any(done)):
             codes[rows[done]] = z[done]
+            iterations[rows[done]] = n_iter
             keep = ~done
             if not bool(xp.any(keep)):
-                return codes, n_iter
-            rows, z, y, t, target, X_rows = rows[keep], z[keep], y[keep], t[keep], target[keep], X_rows[keep]
+                return codes, iterations
+            rows, z, y, t = rows[keep], z[keep], y[keep], t[keep]
+            if hasattr(tol_rows, "shape"):
+                tol_rows = tol_rows[keep]
+            problem.keep(keep)
             z_new = xp.empty_like(z)
     codes[rows] = z
-    return codes, n_iter
+    return codes, iterations
