@@ -331,7 +331,8 @@ def run_fista(problem, z, *, max_iter, tol, momentum=True, restart=True):
     problem : object with the interface above
     z : array of shape (n_rows, n_columns)
         Start :math:`z^0`; overwritten.
-    max_iter : int
+    max_iter : int or int array of shape (n_rows,)
+        Iterations allowed, to all rows or to each row.
     tol : float or array of shape (n_rows,)
         A row stops once its gap is at most ``tol`` times its objective
         (checked at iteration 1 and every 10); 0 runs all ``max_iter``.
@@ -349,7 +350,10 @@ def run_fista(problem, z, *, max_iter, tol, momentum=True, restart=True):
     dtype = z.dtype
     n_rows = z.shape[0]
     codes = z
-    iterations = xp.full(n_rows, max_iter, dtype=xp.int64)
+    per_row_budget = hasattr(max_iter, "shape")
+    iterations = max_iter.astype(xp.int64, copy=True) if per_row_budget else xp.full(n_rows, max_iter, dtype=xp.int64)
+    budget = iterations.copy()
+    budget_ends = set(xp.unique(budget).tolist()) if per_row_budget else set()
     tol_rows = tol if not hasattr(tol, "shape") else tol.astype(dtype, copy=True)
     check = hasattr(tol, "shape") or tol != 0
     # Working arrays hold the rows still iterating; `rows` maps them back into `codes`.
@@ -358,7 +362,7 @@ def run_fista(problem, z, *, max_iter, tol, momentum=True, restart=True):
     y = z.copy()
     t = xp.ones((n_rows, 1), dtype=dtype)
     z_new = xp.empty_like(z)
-    for n_iter in range(1, max_iter + 1):
+    for n_iter in range(1, (max(budget_ends, default=0) if per_row_budget else max_iter) + 1):
         problem.gradient_step(y, z_new)
         soft_threshold(z_new, problem.threshold, positive=problem.positive, out=z_new)
         change = z_new - z
@@ -375,17 +379,23 @@ def run_fista(problem, z, *, max_iter, tol, momentum=True, restart=True):
         else:
             y[...] = z_new
         z, z_new = z_new, z
-        if not check or (n_iter != 1 and n_iter % _CHECK_EVERY != 0):
+        check_gap = check and (n_iter == 1 or n_iter % _CHECK_EVERY == 0)
+        if not check_gap and n_iter not in budget_ends:
             continue
-        gap, primal = problem.gap(z)
-        done = gap <= tol_rows * primal
+        if check_gap:
+            gap, primal = problem.gap(z)
+            done = gap <= tol_rows * primal
+            if n_iter in budget_ends:
+                done |= budget == n_iter
+        else:
+            done = budget == n_iter
         if bool(xp.any(done)):
             codes[rows[done]] = z[done]
             iterations[rows[done]] = n_iter
             keep = ~done
             if not bool(xp.any(keep)):
                 return codes, iterations
-            rows, z, y, t = rows[keep], z[keep], y[keep], t[keep]
+            rows, z, y, t, budget = rows[keep], z[keep], y[keep], t[keep], budget[keep]
             if hasattr(tol_rows, "shape"):
                 tol_rows = tol_rows[keep]
             problem.keep(keep)

@@ -31,6 +31,7 @@ from __future__ import annotations
 from skdict._array import get_namespace
 from skdict.ops.codes import CodeMatrix
 from skdict.ops.fista import (
+    SharedGram,
     _check_fista_arguments,
     _float_dtype,
     fista,
@@ -216,7 +217,6 @@ def working_set_fista(
     L = lipschitz_constant(D, gram=G) if lipschitz is None else float(lipschitz)
     if L == 0.0:
         return xp.zeros((n_samples, n_components), dtype=dtype), 0
-    plain.update(gram=G, lipschitz=L)
     C = X @ D.T
     squared_norms = xp.sum(X * X, axis=1)
     codes = xp.zeros((n_samples, n_components), dtype=dtype)
@@ -232,7 +232,7 @@ def working_set_fista(
         for size in xp.unique(sizes).tolist():
             group = active.take(xp.flatnonzero(sizes == size))
             if size > dense_above * n_components:
-                solver.finish_dense(group, plain)
+                solver.finish_dense(group)
                 continue
             rows_per_block = max(1, _BLOCK_ELEMENTS // (size * size))
             for begin in range(0, group.rows.shape[0], rows_per_block):
@@ -260,7 +260,7 @@ class _Solver:
         W = xp.sort(W, axis=1)  # neighbouring atoms: a more local gather of the Gram blocks
         problem = GramBlocks(self.G, self.C[rows.rows], W, self.squared_norms[rows.rows], self.alpha, self.L,
                              positive=self.positive)
-        budget = min(_ROUND_MAX_ITER, self.max_iter - int(xp.max(rows.used)))
+        budget = xp.minimum(self.max_iter - rows.used, _ROUND_MAX_ITER)
         restricted, iterations = run_fista(problem, xp.take_along_axis(rows.codes, W, axis=1), max_iter=budget,
                                            tol=rows.inner_tol, momentum=self.momentum, restart=self.restart)
         codes = xp.zeros_like(rows.codes)
@@ -297,10 +297,11 @@ class _Solver:
         score = xp.where(codes != 0, xp.inf, violation)
         return _Rows(rows[going], codes, score, xp.maximum(need, current_size), inner_tol, used[going])
 
-    def finish_dense(self, rows, plain):
+    def finish_dense(self, rows):
         """Plain FISTA on all atoms, warm started, for rows whose working sets grew too large."""
         xp = self.xp
-        budget = self.max_iter - int(xp.max(rows.used))
-        codes, n_iter = fista(self.X[rows.rows], self.D, self.alpha, max_iter=budget, init=rows.codes, **plain)
+        problem = SharedGram(self.X[rows.rows], self.D, self.G, self.L, self.alpha, positive=self.positive)
+        codes, iterations = run_fista(problem, rows.codes, max_iter=self.max_iter - rows.used, tol=self.tol,
+                                      momentum=self.momentum, restart=self.restart)
         self.codes[rows.rows] = codes
-        self.n_iter = max(self.n_iter, int(xp.max(rows.used)) + n_iter)
+        self.n_iter = max(self.n_iter, int(xp.max(rows.used + iterations)))

@@ -141,6 +141,34 @@ def test_row_blocks_do_not_change_fista_codes(monkeypatch):
     assert n_blocked == n_whole
 
 
+@pytest.mark.parametrize("positive", [False, True])
+def test_wide_dictionaries_go_through_working_sets_to_the_same_optimum(positive, monkeypatch):
+    """From 128 atoms sparse_encode solves on per-sample working sets; the codes stay certified on all atoms."""
+    X, D = problem(n_samples=16, n_features=24, n_components=128, seed=11)
+    alpha = 0.05
+    calls = []
+    real = encode_module.working_set_fista
+    monkeypatch.setattr(encode_module, "working_set_fista", lambda *a, **k: calls.append(1) or real(*a, **k))
+    codes = sparse_encode(X, D, alpha=alpha, positive=positive, tol=1e-8, max_iter=100_000)
+    assert calls
+    reference = lasso_reference(X, D, alpha, positive)
+    np.testing.assert_allclose(lasso_objective(X, D, codes, alpha), lasso_objective(X, D, reference, alpha), rtol=2e-8)
+    np.testing.assert_allclose(codes, reference, atol=1e-4)
+    # ISTA (slow on this 5x overcomplete dictionary) through the same path, to a looser tolerance
+    codes = sparse_encode(X, D, algorithm="ista", alpha=alpha, positive=positive, tol=1e-4, max_iter=100_000)
+    objective, optimum = lasso_objective(X, D, codes, alpha), lasso_objective(X, D, reference, alpha)
+    assert np.all(optimum <= objective * (1 + 1e-12)) and np.all(objective <= optimum * (1 + 1e-4))
+
+
+def test_row_blocks_do_not_change_working_set_codes(monkeypatch):
+    X, D = problem(n_samples=25, n_features=24, n_components=128, seed=12)
+    whole, n_whole = sparse_encode(X, D, alpha=0.05, return_n_iter=True)  # default max_iter: some rows stop at it
+    monkeypatch.setattr(encode_module, "_BLOCK_ELEMENTS", 4 * D.shape[0])  # blocks of 4 rows
+    blocked, n_blocked = sparse_encode(X, D, alpha=0.05, return_n_iter=True)
+    np.testing.assert_allclose(blocked, whole, rtol=1e-9, atol=1e-10)
+    assert n_blocked == n_whole
+
+
 # ----------------------------------------------------------------------------- pursuits
 def test_omp_equals_sklearn_orthogonal_mp():
     X, D = problem(seed=6)

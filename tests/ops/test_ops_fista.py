@@ -266,3 +266,16 @@ def test_fista_on_gpu_matches_numpy(positive):
     assert abs(n_iter_gpu - n_iter) <= 2
     codes32, _ = fista(cupy.asarray(X, dtype=cupy.float32), cupy.asarray(D, dtype=cupy.float32), 0.1, max_iter=300)
     assert codes32.dtype == np.float32
+
+
+def test_per_row_iteration_budgets_equal_separate_runs():
+    """run_fista with max_iter per row: each row as if run alone with its own max_iter."""
+    X, D = problem(n_samples=3, seed=17)
+    G, L = D @ D.T, lipschitz_constant(D)
+    budgets = np.array([1, 5, 30])
+    problem_rows = fista_module.SharedGram(X, D, G, L, 0.05)
+    codes, iterations = fista_module.run_fista(problem_rows, np.zeros((3, D.shape[0])), max_iter=budgets, tol=0)
+    assert iterations.tolist() == budgets.tolist()
+    for n, budget in enumerate(budgets):
+        alone, _ = fista(X[n : n + 1], D, 0.05, max_iter=int(budget), tol=0, gram=G, lipschitz=L)
+        np.testing.assert_allclose(codes[n], alone[0], rtol=1e-12, atol=1e-15)
