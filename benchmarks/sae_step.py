@@ -265,6 +265,7 @@ def main():
         f"MiB, gradients {gradient_bytes / 2**20:.0f} MiB):"
     )
 
+    params = model._params()
     for name, function in (
         ("loss_and_grads", functions["loss_and_grads"]),
         ("loss_and_grads, whole-batch", functions["loss_and_grads_whole"]),
@@ -280,6 +281,24 @@ def main():
             f"  {name:28s} {peak / 2**20:8.1f} MiB; beyond the gradients {beyond / 2**20:7.1f} MiB = "
             f"{beyond / (n * (d + k) * itemsize):5.1f} x batch*(d+k) = {beyond / (n * m * itemsize):5.2f} x batch*m"
         )
+
+    # The law, not one point: how the step's peak grows with the batch (per added row, in elements).
+    half = X[: n // 2]
+    slopes = {}
+    for label, rowwise in (("row-blocked", True), ("whole-batch", False)):
+        peaks = []
+        for batch in (half, X):
+            model._rowwise_support = rowwise
+            try:
+                peaks.append(peak_step_memory(lambda batch=batch: model._loss_and_grads(params, batch, batch, None)))
+            finally:
+                del model._rowwise_support
+        slopes[label] = (peaks[1] - peaks[0]) / ((n - n // 2) * itemsize)
+    print(
+        f"  growth of the loss_and_grads peak per batch row, {n // 2} -> {n} rows (elements; d + k = {d + k}, "
+        f"m = {m}): " + ", ".join(f"{label} {slope:.0f} = {slope / (d + k):.2f} (d + k)" for label, slope in slopes.items())
+    )
+    record["memory_growth_per_row"] = {label: slope for label, slope in slopes.items()}
 
     if not args.skip_mpsae:
         mp = fitted_mpsae(X, m, k, seed=0)
