@@ -12,8 +12,9 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from skdict._array import DEVICES, get_namespace, to_numpy
 from skdict._progress import EpochProgress
 from skdict.dictionary._base import BaseDictionaryLearner
-from skdict.ops.fista import fista, lasso_objective, lipschitz_constant
+from skdict.ops.fista import lasso_objective, lipschitz_constant
 from skdict.ops.lstsq_dictionary import code_statistics, least_squares_dictionary
+from skdict.ops.working_set import working_set_fista
 
 #: In minibatch mode an atom unused for this many consecutive minibatch steps is resampled.
 DEAD_AFTER_STEPS = 10
@@ -35,9 +36,10 @@ class FISTADictionaryLearning(BaseDictionaryLearner):
 
     by alternating two exact-ish steps (block coordinate descent):
 
-    1. **codes**: :math:`Z \leftarrow` FISTA (:func:`skdict.ops.fista.fista`) on the
-       current :math:`D`, warm-started from the previous codes of the same samples
-       (batch mode);
+    1. **codes**: :math:`Z \leftarrow` FISTA on the current :math:`D`, warm-started
+       from the previous codes of the same samples (batch mode); from 128 atoms on
+       per-sample working sets (:func:`skdict.ops.working_set.working_set_fista`),
+       certified on all atoms like plain FISTA (:func:`skdict.ops.fista.fista`);
     2. **dictionary**: :math:`D \leftarrow (A + \varepsilon I)^{-1} B` with
        :math:`A = Z^\top Z`, :math:`B = Z^\top X`
        (:func:`skdict.ops.lstsq_dictionary.least_squares_dictionary`), then every
@@ -172,7 +174,7 @@ class FISTADictionaryLearning(BaseDictionaryLearner):
     # ------------------------------------------------------------- the steps
     def _codes(self, X, D, init=None):
         G = D @ D.T
-        codes, _ = fista(
+        codes, _ = working_set_fista(
             X, D, self.alpha, positive=self.positive_code, max_iter=self.code_max_iter, tol=self.code_tol,
             init=init, gram=G, lipschitz=lipschitz_constant(D, gram=G),
         )
