@@ -11,14 +11,18 @@ when that environment variable is set (``1`` turns threading off).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 #: Below this many elements of work per block, a thread costs more than it saves.
 MIN_BLOCK_ELEMENTS = 1 << 16
+#: Name prefix of the pool's threads (work submitted from one of them runs inline).
+_THREAD_PREFIX = "skdict-ops"
 
 
 def n_threads():
@@ -42,7 +46,11 @@ def n_threads():
 
 @functools.lru_cache(maxsize=4)
 def _pool(size):
-    return ThreadPoolExecutor(max_workers=size, thread_name_prefix="skdict-ops")
+    return ThreadPoolExecutor(max_workers=size, thread_name_prefix=_THREAD_PREFIX)
+
+
+def _in_pool_thread():
+    return threading.current_thread().name.startswith(_THREAD_PREFIX)
 
 
 def split(n_items, cost_per_item, *, max_blocks=None, min_block_elements=MIN_BLOCK_ELEMENTS):
@@ -65,7 +73,59 @@ def run_blocks(work, blocks, xp=np):
     block order. With CuPy arrays (``xp`` not NumPy) or one block, runs inline.
     """
     threads = n_threads()
-    if xp is not np or len(blocks) <= 1 or threads == 1:
+    # from inside a pool thread the work runs inline: waiting on the pool there could deadlock it
+    if xp is not np or len(blocks) <= 1 or threads == 1 or _in_pool_thread():
         return [work(start, stop) for start, stop in blocks]
     pool = _pool(min(len(blocks), threads))
-    return list(pool.map(lambda block: work(*block), blocks))
+    errors = np.geterr()  # NumPy's floating-point error policy is per thread: the caller's holds in the pool too
+
+    def call(block):
+        with np.errstate(**errors):
+            return work(*block)
+
+    return list(pool.map(call, blocks))
+
+
+@functools.lru_cache(maxsize=1)
+def _blas_controller():
+    """threadpoolctl's view of the loaded BLAS libraries (a scikit-learn dependency), or None."""
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # pragma: no cover - scikit-learn requires threadpoolctl
+        return None
+    return ThreadpoolController()
+
+
+@contextlib.contextmanager
+def single_threaded_blas():
+    """Run BLAS on one thread inside the block (no-op when the ops layer itself has one thread).
+
+    For row blocks that each call BLAS on the pool's threads: a multi-threaded
+    BLAS there would oversubscribe the CPUs, and after every call its worker
+    threads keep spinning for a while, which halved the speed of the threaded
+    ops that followed a GEMM on 2 cores.
+    """
+    controller = _blas_controller()
+    if controller is None or n_threads() == 1 or _in_pool_thread():
+        yield
+        return
+    with controller.limit(limits=1, user_api="blas"):
+        yield
+
+
+def run_row_blocks(work, n_rows, rows_per_block, xp=np):
+    """Call ``work(start, stop)`` on consecutive blocks of at most ``rows_per_block`` rows, on threads, BLAS on one thread.
+
+    For work that starts with a product (one GEMM per block) followed by
+    threaded-op work on its result: each pool thread multiplies and reduces its
+    own blocks (at least one block per thread, so a small batch still uses every
+    CPU). Returns the results in block order. On CuPy, the blocks run one after
+    the other on the calling thread.
+    """
+    threads = 1 if xp is not np or _in_pool_thread() else n_threads()
+    rows_per_block = max(1, min(rows_per_block, -(-n_rows // threads)))
+    blocks = [(start, min(start + rows_per_block, n_rows)) for start in range(0, n_rows, rows_per_block)]
+    if len(blocks) <= 1 or threads == 1:
+        return [work(start, stop) for start, stop in blocks]
+    with single_threaded_blas():
+        return run_blocks(work, blocks, xp)

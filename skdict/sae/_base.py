@@ -25,13 +25,14 @@ from skdict._array import DEVICES, device_of, get_namespace, is_cupy_array, like
 from skdict._validation import check_input, check_target, is_matrix_target
 from skdict.ops.adam import Adam
 from skdict.ops.atoms import normalize_rows
+from skdict.ops._threads import run_row_blocks
 from skdict.ops.geometric_median import geometric_median
 from skdict.sae._step import add_bias, gather_codes, loss_and_grads, preactivations
 from skdict.sae._training import HISTORY_KEYS, run_epochs
 
 #: Rows of a random sample used for the geometric-median initialisation of b_dec.
 _MEDIAN_SAMPLE = 4096
-#: Upper bound on the elements of one block of rows at inference (of the codes, or of the centred input).
+#: Upper bound on the elements of one (rows x n_components) block of codes at inference.
 _TRANSFORM_BLOCK = 1 << 24
 
 
@@ -361,8 +362,9 @@ class BaseSparseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         """Dense codes of a validated, on-device ``X``, in ``X``'s dtype.
 
         Each block's product :math:`\\tilde x W_{enc}^\\top` is written straight into
-        the output and cut to its support there (:meth:`_keep_support`): the only
-        dense (n_samples x n_components) array is the result.
+        the output and cut to its support there (:meth:`_keep_support`), blocks on
+        threads (:func:`~skdict.ops._threads.run_row_blocks`): the only dense
+        (n_samples x n_components) array is the result.
         """
         xp = get_namespace(X)
         params = self._params()
@@ -370,11 +372,13 @@ class BaseSparseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         centre = self._centre().astype(X.dtype, copy=False)
         bias = params["encoder_bias_"].astype(X.dtype, copy=False)
         codes = xp.empty((X.shape[0], encoder.shape[0]), dtype=X.dtype)
-        rows_per_block = max(1, _TRANSFORM_BLOCK // X.shape[1])  # bounds the centred copy of X
-        for start in range(0, X.shape[0], rows_per_block):
-            block = codes[start : start + rows_per_block]
-            xp.matmul(X[start : start + rows_per_block] - centre, encoder.T, out=block)
+
+        def encode_block(start, stop):
+            block = codes[start:stop]
+            xp.matmul(X[start:stop] - centre, encoder.T, out=block)
             self._keep_support(block, bias)
+
+        run_row_blocks(encode_block, X.shape[0], max(1, _TRANSFORM_BLOCK // encoder.shape[0]), xp)
         return codes
 
     def _keep_support(self, A, bias):

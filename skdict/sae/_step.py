@@ -27,10 +27,11 @@ JumpReLU's threshold window) form the whole (B x n_components) matrix.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
 from skdict._array import get_namespace
-from skdict.ops._threads import run_blocks, split
+from skdict.ops._threads import run_blocks, run_row_blocks, split
 from skdict.ops.codes import CodeMatrix, sampled_row_dots
 
 #: Elements of one (rows x n_components) block of pre-activations in the row-blocked
@@ -111,40 +112,43 @@ def _forward_in_blocks(model, params, X_centred, dead_mask):
     Valid for activations whose support, penalty and auxiliary support are
     decided row by row and that probe no extra pairs (the model says so with
     ``_rowwise_support = True``); then the peak memory of the step is
-    O(B x (d + k)) plus one block.
+    O(B x (d + k)) plus one block per thread. Each pool thread multiplies its
+    own blocks (BLAS on one thread) into a buffer of its own and reduces them
+    to their support there (:func:`~skdict.ops._threads.run_row_blocks`).
     """
     xp = get_namespace(X_centred)
     n_rows, n_components = X_centred.shape[0], params["encoder_"].shape[0]
-    rows_per_block = max(1, _FORWARD_BLOCK // max(n_components, 1))
     encoder, bias = params["encoder_"], params["encoder_bias_"]
-    # one block buffer for every block: what is kept of a block is copied out of it (fancy indexing)
-    buffer = xp.empty((min(rows_per_block, n_rows), n_components), dtype=xp.result_type(X_centred, encoder))
-    parts = {"rows": [], "cols": [], "values": [], "penalty_grad": [], "aux": []}
-    penalty, penalty_param_grads = 0.0, {}
-    for start in range(0, n_rows, rows_per_block):
-        X_block = X_centred[start : start + rows_per_block]
-        A = buffer[: X_block.shape[0]]
-        add_bias(xp.matmul(X_block, encoder.T, out=A), bias)
+    dtype = xp.result_type(X_centred, encoder)
+    rows_per_block = max(1, _FORWARD_BLOCK // max(n_components, 1))
+    buffers = {}  # one per thread: what is kept of a block is copied out of it (fancy indexing)
+
+    def block_forward(start, stop):
+        thread = threading.get_ident()
+        if thread not in buffers:
+            buffers[thread] = xp.empty((min(rows_per_block, n_rows), n_components), dtype=dtype)
+        A = buffers[thread][: stop - start]
+        add_bias(xp.matmul(X_centred[start:stop], encoder.T, out=A), bias)
         rows, cols = model._support(A, training=True)
         if model._probe_pairs(A) is not None:
             raise ValueError(f"{type(model).__name__} probes extra pairs: it cannot set _rowwise_support = True.")
-        block_penalty, grad, param_grads = model._sparsity_penalty(A, rows, cols, n_rows, params)
-        penalty += block_penalty
-        for name, value in param_grads.items():
-            penalty_param_grads[name] = penalty_param_grads[name] + value if name in penalty_param_grads else value
-        parts["rows"].append(rows + start)
-        parts["cols"].append(cols)
-        parts["values"].append(A[rows, cols])
-        parts["penalty_grad"].append(xp.broadcast_to(xp.asarray(grad, dtype=A.dtype), rows.shape))
+        penalty, grad, param_grads = model._sparsity_penalty(A, rows, cols, n_rows, params)
         aux = model._aux_support(A, dead_mask) if dead_mask is not None else None
         if aux is not None:
-            parts["aux"].append((aux[0] + start, aux[1], A[aux[0], aux[1]]))
-    joined = {name: xp.concatenate(parts[name]) for name in ("rows", "cols", "values", "penalty_grad")}
-    aux = None
-    if parts["aux"]:
-        aux = tuple(xp.concatenate([block[i] for block in parts["aux"]]) for i in range(3))
-    return _Forward(joined["rows"], joined["cols"], joined["values"], penalty, joined["penalty_grad"],
-                    penalty_param_grads, aux=aux)
+            aux = (aux[0] + start, aux[1], A[aux[0], aux[1]])
+        grad = xp.broadcast_to(xp.asarray(grad, dtype=A.dtype), rows.shape)
+        return rows + start, cols, A[rows, cols], penalty, grad, param_grads, aux
+
+    blocks = run_row_blocks(block_forward, n_rows, rows_per_block, xp)
+    penalty, penalty_param_grads = 0.0, {}
+    for block in blocks:
+        penalty += block[3]
+        for name, value in block[5].items():
+            penalty_param_grads[name] = penalty_param_grads[name] + value if name in penalty_param_grads else value
+    joined = [xp.concatenate([block[i] for block in blocks]) for i in (0, 1, 2, 4)]
+    aux_blocks = [block[6] for block in blocks if block[6] is not None]
+    aux = tuple(xp.concatenate([part[i] for part in aux_blocks]) for i in range(3)) if aux_blocks else None
+    return _Forward(joined[0], joined[1], joined[2], penalty, joined[3], penalty_param_grads, aux=aux)
 
 
 def loss_and_grads(model, params, X, Y, *, centre, tied, dead_mask=None):

@@ -61,6 +61,51 @@ def test_run_blocks_returns_results_in_block_order(threads):
     assert _threads.run_blocks(lambda a, b: (a, b), blocks) == blocks
 
 
+@pytest.mark.parametrize("n_rows, rows_per_block", [(1, 4), (5, 100), (23, 4), (64, 7)])
+def test_run_row_blocks_covers_the_rows_in_order(threads, n_rows, rows_per_block):
+    blocks = _threads.run_row_blocks(lambda a, b: (a, b), n_rows, rows_per_block)
+    assert [i for a, b in blocks for i in range(a, b)] == list(range(n_rows))
+    assert all(b - a <= rows_per_block for a, b in blocks)
+    # a small batch is still cut so that every thread gets rows
+    assert len(blocks) >= min(threads, n_rows)
+
+
+def test_run_row_blocks_nested_threaded_ops_run_inline_and_agree(threads):
+    # row_topk inside a pool thread would wait on the pool it runs on: it must run inline and give the same result
+    rng = np.random.default_rng(4)
+    A = rng.standard_normal((50, 300))
+    parts = _threads.run_row_blocks(lambda a, b: row_topk(A[a:b], 5)[0], A.shape[0], 8)
+    np.testing.assert_array_equal(np.sort(np.concatenate(parts), axis=1), np.sort(row_topk(A, 5)[0], axis=1))
+
+
+def test_run_blocks_applies_the_callers_floating_point_error_policy(threads):
+    huge = np.full((40, 4), 1e300)
+
+    def square(start, stop):
+        return huge[start:stop] * huge[start:stop]  # overflows
+
+    blocks = _threads.split(40, 1000, min_block_elements=1)
+    with np.errstate(over="ignore"):
+        assert np.isinf(np.concatenate(_threads.run_blocks(square, blocks))).all()
+    with np.errstate(over="raise"), pytest.raises(FloatingPointError):
+        _threads.run_blocks(square, blocks)
+
+
+def test_single_threaded_blas_pins_blas_inside_and_restores_it(monkeypatch):
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    monkeypatch.setenv("SKDICT_NUM_THREADS", "2")
+
+    def blas_threads():
+        return [lib["num_threads"] for lib in threadpoolctl.threadpool_info() if lib["user_api"] == "blas"]
+
+    before = blas_threads()
+    if not before:
+        pytest.skip("no BLAS library that threadpoolctl can see")
+    with _threads.single_threaded_blas():
+        assert set(blas_threads()) == {1}
+    assert blas_threads() == before
+
+
 # ----------------------------------------------------------------------------- top-k
 
 
