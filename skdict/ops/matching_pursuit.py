@@ -25,7 +25,7 @@ import numpy as np
 
 from skdict._array import get_namespace
 from skdict.ops.atoms import normalize_rows
-from skdict.ops._threads import run_blocks, split
+from skdict.ops._threads import run_blocks, single_threaded_blas, split
 from skdict.ops.codes import CodeMatrix
 
 #: Largest (rows x n_components) block of correlations held at once.
@@ -130,7 +130,8 @@ def matching_pursuit(R, D, k, *, positive=False, gram=None):
     def pursue(start, stop):
         _pursue_block(R[start:stop], unit_atoms, gram, k, positive, indices[start:stop], unit_values[start:stop])
 
-    run_blocks(pursue, blocks, xp)
+    with single_threaded_blas():  # each block's first product runs on its own thread
+        run_blocks(pursue, blocks, xp)
     values = unit_values * inverse_norms[indices]
     trace = MatchingPursuitTrace(indices, values, unit_values, None, unit_atoms, inverse_norms)
     trace.residual = R - trace.codes().dot(D) if k else R.copy()
