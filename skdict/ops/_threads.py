@@ -118,14 +118,14 @@ def run_row_blocks(work, n_rows, rows_per_block, xp=np):
 
     For work that starts with a product (one GEMM per block) followed by
     threaded-op work on its result: each pool thread multiplies and reduces its
-    own blocks (at least one block per thread, so a small batch still uses every
-    CPU). Returns the results in block order. On CuPy, the blocks run one after
-    the other on the calling thread.
+    own blocks. A single block runs on the calling thread with BLAS as it is
+    (one multi-threaded GEMM is faster there than smaller single-threaded ones).
+    Returns the results in block order. On CuPy, the blocks run one after the
+    other on the calling thread.
     """
-    threads = 1 if xp is not np or _in_pool_thread() else n_threads()
-    rows_per_block = max(1, min(rows_per_block, -(-n_rows // threads)))
+    rows_per_block = max(1, rows_per_block)
     blocks = [(start, min(start + rows_per_block, n_rows)) for start in range(0, n_rows, rows_per_block)]
-    if len(blocks) <= 1 or threads == 1:
+    if len(blocks) <= 1 or xp is not np or n_threads() == 1 or _in_pool_thread():
         return [work(start, stop) for start, stop in blocks]
     with single_threaded_blas():
         return run_blocks(work, blocks, xp)

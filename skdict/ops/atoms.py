@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from skdict._array import get_namespace
 
 
 def normalize_rows(D, *, out=None, eps=None):
     """Scale each row of ``D`` to unit Euclidean norm (zero rows stay zero).
 
-    Each row is first divided by its largest absolute entry, so the norm
-    neither overflows nor underflows: rows of any finite scale are normalised,
-    and a positive rescaling of a row does not change the result.
+    Rows whose sum of squares is a normal, finite number are divided by its
+    square root (one pass for the norms, one for the scaling). The others —
+    whose squares overflow or underflow — are first divided by their largest
+    absolute entry, so that rows of any finite scale are normalised, and a
+    positive rescaling of a row does not change the result.
 
     Parameters
     ----------
@@ -22,17 +26,29 @@ def normalize_rows(D, *, out=None, eps=None):
         dtype's smallest normal number. ``eps=0`` normalises every nonzero row.
     """
     xp = get_namespace(D)
+    finfo = xp.finfo(D.dtype)
     if eps is None:
-        eps = xp.finfo(D.dtype).tiny
+        eps = finfo.tiny
+    with np.errstate(over="ignore", under="ignore"):  # such rows are caught below (NumPy's flags; CuPy sets none)
+        squares = xp.einsum("ij,ij->i", D, D)
+    # a sum of squares above tiny / eps_machine lost nothing to underflowing squares
+    direct = (squares > float(finfo.tiny) / float(finfo.eps)) & (squares < xp.inf) & (squares > float(eps) ** 2)
+    scale = xp.where(direct, 1.0 / xp.sqrt(xp.where(direct, squares, 1)), 1).astype(D.dtype, copy=False)
+    result = D * scale[:, None] if out is None else xp.multiply(D, scale[:, None], out=out)
+    if not bool(xp.all(direct)):  # zero rows, or squares that overflowed or underflowed
+        rescaled = ~direct
+        result[rescaled] = _normalize_by_peak(D[rescaled], eps)
+    return result
+
+
+def _normalize_by_peak(D, eps):
+    """:func:`normalize_rows` for rows whose squares overflow or underflow: scaled by their peak first."""
+    xp = get_namespace(D)
     peak = xp.max(xp.abs(D), axis=1, keepdims=True)
     scaled = D / xp.where(peak > 0, peak, 1)
     relative_norm = xp.sqrt(xp.sum(scaled * scaled, axis=1, keepdims=True))  # in [1, sqrt(n_dims)] or 0
     too_small = relative_norm * peak <= eps
-    result = xp.where(too_small, D, scaled / xp.where(relative_norm > 0, relative_norm, 1))
-    if out is None:
-        return result
-    out[...] = result
-    return out
+    return xp.where(too_small, D, scaled / xp.where(relative_norm > 0, relative_norm, 1))
 
 
 def remove_parallel_component(grad, D):
@@ -43,6 +59,6 @@ def remove_parallel_component(grad, D):
     step only corrects the second-order drift.
     """
     xp = get_namespace(grad, D)
-    parallel = xp.sum(grad * D, axis=1, keepdims=True)
-    grad -= parallel * D
+    parallel = xp.einsum("ij,ij->i", grad, D)
+    grad -= parallel[:, None] * D
     return grad

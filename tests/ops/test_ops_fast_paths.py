@@ -65,9 +65,7 @@ def test_run_blocks_returns_results_in_block_order(threads):
 def test_run_row_blocks_covers_the_rows_in_order(threads, n_rows, rows_per_block):
     blocks = _threads.run_row_blocks(lambda a, b: (a, b), n_rows, rows_per_block)
     assert [i for a, b in blocks for i in range(a, b)] == list(range(n_rows))
-    assert all(b - a <= rows_per_block for a, b in blocks)
-    # a small batch is still cut so that every thread gets rows
-    assert len(blocks) >= min(threads, n_rows)
+    assert all(b - a == rows_per_block for a, b in blocks[:-1])
 
 
 def test_run_row_blocks_nested_threaded_ops_run_inline_and_agree(threads):
