@@ -9,8 +9,10 @@ import numpy as np
 from skdict._array import get_namespace
 from skdict.ops._threads import run_blocks, split
 
-#: Elements updated at once (their scratch stays in cache between the fused operations).
-_CHUNK = 1 << 14
+#: Elements updated at once (their scratch stays in cache between the fused operations). Each of
+#: the 12 operations of a chunk takes the GIL to start: 2**14-element chunks made the threads
+#: wait on it (22.6 ms for 4.2M float32 parameters on 2 cores, against 6.9-9.9 ms at 2**17-2**19).
+_CHUNK = 1 << 17
 
 
 class Adam:
