@@ -39,7 +39,7 @@ import numpy as np
 import scipy.sparse
 
 from skdict import MPSAE, TopKSAE
-from skdict.ops._threads import n_threads
+from skdict.ops._threads import n_threads, single_threaded_blas
 from skdict.sae._training import _train_step
 
 
@@ -85,10 +85,15 @@ def step_functions(model, X):
             del model._rowwise_support  # back to the class's setting
 
     def step():
+        # as run_epochs runs it: a row-blocked model trains with BLAS pinned to one thread
+        with single_threaded_blas():
+            _train_step(model, params, X, X, 1.0, snapshot, "benchmark")
+
+    def step_unpinned():
         _train_step(model, params, X, X, 1.0, snapshot, "benchmark")
 
     def step_whole():
-        whole_batch(step)
+        whole_batch(step_unpinned)
 
     def loss_and_grads():
         return model._loss_and_grads(params, X, X, model._dead_mask())

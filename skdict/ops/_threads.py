@@ -96,21 +96,38 @@ def _blas_controller():
     return ThreadpoolController()
 
 
+#: How many single_threaded_blas contexts are open (BLAS is pinned while this is positive).
+_pinned = [0]
+_pin_lock = threading.Lock()
+
+
 @contextlib.contextmanager
 def single_threaded_blas():
     """Run BLAS on one thread inside the block (no-op when the ops layer itself has one thread).
 
-    For row blocks that each call BLAS on the pool's threads: a multi-threaded
-    BLAS there would oversubscribe the CPUs, and after every call its worker
-    threads keep spinning for a while, which halved the speed of the threaded
-    ops that followed a GEMM on 2 cores.
+    For code whose products run on the pool's threads: a multi-threaded BLAS
+    there would oversubscribe the CPUs, and after every call its worker threads
+    keep spinning for a while, which halved the speed of the threaded ops that
+    followed a GEMM on 2 cores. Nested contexts leave the outer pin in place
+    (no switching back and forth, which wakes BLAS's threads every time).
     """
     controller = _blas_controller()
-    if controller is None or n_threads() == 1 or _in_pool_thread():
+    if controller is None or n_threads() == 1 or _in_pool_thread() or _pinned[0] > 0:
         yield
         return
     with controller.limit(limits=1, user_api="blas"):
-        yield
+        with _pin_lock:
+            _pinned[0] += 1
+        try:
+            yield
+        finally:
+            with _pin_lock:
+                _pinned[0] -= 1
+
+
+def blas_pinned():
+    """Whether a :func:`single_threaded_blas` context is open (then a lone GEMM would use one core)."""
+    return _pinned[0] > 0
 
 
 def run_row_blocks(work, n_rows, rows_per_block, xp=np):
@@ -118,14 +135,19 @@ def run_row_blocks(work, n_rows, rows_per_block, xp=np):
 
     For work that starts with a product (one GEMM per block) followed by
     threaded-op work on its result: each pool thread multiplies and reduces its
-    own blocks. A single block runs on the calling thread with BLAS as it is
-    (one multi-threaded GEMM is faster there than smaller single-threaded ones).
+    own blocks. Outside a :func:`single_threaded_blas` context a single block
+    runs on the calling thread with BLAS as it is (one multi-threaded GEMM is
+    faster there than smaller single-threaded ones); inside one, the rows are cut
+    into at least one block per thread, since BLAS alone would use one core.
     Returns the results in block order. On CuPy, the blocks run one after the
     other on the calling thread.
     """
+    threads = 1 if xp is not np or _in_pool_thread() else n_threads()
+    if blas_pinned():
+        rows_per_block = min(rows_per_block, -(-n_rows // threads))
     rows_per_block = max(1, rows_per_block)
     blocks = [(start, min(start + rows_per_block, n_rows)) for start in range(0, n_rows, rows_per_block)]
-    if len(blocks) <= 1 or xp is not np or n_threads() == 1 or _in_pool_thread():
+    if len(blocks) <= 1 or threads == 1:
         return [work(start, stop) for start, stop in blocks]
     with single_threaded_blas():
         return run_blocks(work, blocks, xp)

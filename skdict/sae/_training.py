@@ -7,6 +7,7 @@ Adam, tracks dead latents, records ``history_`` and stops early or on divergence
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import numpy as np
@@ -14,6 +15,7 @@ import numpy as np
 from skdict._array import get_namespace
 from skdict._progress import EpochProgress
 from skdict.exceptions import TrainingDivergedError
+from skdict.ops._threads import single_threaded_blas
 from skdict.ops.atoms import normalize_rows, remove_parallel_component
 from skdict.ops.schedule import learning_rate_factor
 
@@ -119,7 +121,10 @@ def run_epochs(model, X, Y, *, n_epochs, scheduled, early_stopping):
     best_loss, stale, n_run, step = math.inf, 0, 0, 0
     # Overflow is detected explicitly (finite loss and gradient at every step), so
     # NumPy's floating-point warnings would only duplicate the divergence error.
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"), progress:
+    # A model whose step multiplies on the ops threads (the row-blocked forward) trains with BLAS
+    # pinned to one thread throughout: no BLAS workers spinning between steps, no switching per step.
+    pin = single_threaded_blas() if getattr(model, "_rowwise_support", False) else contextlib.nullcontext()
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"), progress, pin:
         for epoch in range(n_epochs):
             snapshot = {name: p.copy() for name, p in params.items()}
             order = xp.asarray(model._rng.permutation(n_samples))

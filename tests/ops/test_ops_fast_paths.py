@@ -104,6 +104,18 @@ def test_single_threaded_blas_pins_blas_inside_and_restores_it(monkeypatch):
     assert blas_threads() == before
 
 
+def test_run_row_blocks_splits_a_small_batch_over_the_threads_when_blas_is_pinned(threads):
+    with _threads.single_threaded_blas():
+        assert _threads.blas_pinned() == (threads > 1)
+        with _threads.single_threaded_blas():  # nested: the outer pin stays
+            assert _threads.blas_pinned() == (threads > 1)
+        blocks = _threads.run_row_blocks(lambda a, b: (a, b), 10, 100)
+    assert not _threads.blas_pinned()
+    assert [i for a, b in blocks for i in range(a, b)] == list(range(10))
+    assert len(blocks) == min(threads, 10)  # one GEMM block per thread, BLAS being on one core
+    assert _threads.run_row_blocks(lambda a, b: (a, b), 10, 100) == [(0, 10)]  # unpinned: one multi-threaded GEMM
+
+
 # ----------------------------------------------------------------------------- top-k
 
 

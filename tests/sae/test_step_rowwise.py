@@ -101,3 +101,27 @@ def test_rowwise_forward_on_gpu_equals_numpy(monkeypatch):
     assert gpu.loss == pytest.approx(cpu.loss, rel=1e-10)
     for name in cpu.grads:
         np.testing.assert_allclose(cupy.asnumpy(gpu.grads[name]), cpu.grads[name], rtol=1e-9, atol=1e-12)
+
+
+def test_row_blocked_models_train_with_blas_pinned_and_restore_it(monkeypatch):
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from skdict.ops import _threads
+
+    monkeypatch.setenv("SKDICT_NUM_THREADS", "2")
+    before = [lib["num_threads"] for lib in threadpoolctl.threadpool_info() if lib["user_api"] == "blas"]
+    seen = []
+
+    def callback(model):
+        seen.append((_threads.blas_pinned(), {lib["num_threads"] for lib in threadpoolctl.threadpool_info()
+                                              if lib["user_api"] == "blas"}))
+
+    X = np.random.default_rng(0).normal(size=(64, 6))
+    for cls, pinned in ((TopKSAE, True), (JumpReLUSAE, False)):
+        seen.clear()
+        est = cls(n_components=16, max_iter=2, random_state=0)
+        est._epoch_callback = callback
+        est.fit(X)
+        assert [flag for flag, _ in seen] == [pinned, pinned]
+        if pinned and before:
+            assert all(counts == {1} for _, counts in seen)
+    assert [lib["num_threads"] for lib in threadpoolctl.threadpool_info() if lib["user_api"] == "blas"] == before
