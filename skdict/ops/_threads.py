@@ -53,13 +53,15 @@ def _in_pool_thread():
     return threading.current_thread().name.startswith(_THREAD_PREFIX)
 
 
-def split(n_items, cost_per_item, *, max_blocks=None, min_block_elements=MIN_BLOCK_ELEMENTS):
+def split(n_items, cost_per_item, *, max_blocks=None, min_block_elements=None):
     """Boundaries ``[(start, stop), ...]`` cutting ``range(n_items)`` into balanced blocks.
 
     As many blocks as threads (or ``max_blocks``), but none with less than
     ``min_block_elements`` of work, where one item costs ``cost_per_item`` elements.
     """
     threads = n_threads() if max_blocks is None else max_blocks
+    if min_block_elements is None:
+        min_block_elements = MIN_BLOCK_ELEMENTS  # read now, so that it can be changed (tests cut small arrays)
     by_size = max(1, (n_items * max(cost_per_item, 1)) // max(min_block_elements, 1))
     n_blocks = int(max(1, min(threads, by_size, n_items)))
     edges = np.linspace(0, n_items, n_blocks + 1).astype(np.int64)
@@ -77,10 +79,11 @@ def run_blocks(work, blocks, xp=np):
     if xp is not np or len(blocks) <= 1 or threads == 1 or _in_pool_thread():
         return [work(start, stop) for start, stop in blocks]
     pool = _pool(min(len(blocks), threads))
-    errors = np.geterr()  # NumPy's floating-point error policy is per thread: the caller's holds in the pool too
+    # NumPy's floating-point error policy is per thread: the caller's (and its callback) holds in the pool too
+    errors, callback = np.geterr(), np.geterrcall()
 
     def call(block):
-        with np.errstate(**errors):
+        with np.errstate(call=callback, **errors):
             return work(*block)
 
     return list(pool.map(call, blocks))
@@ -96,8 +99,8 @@ def _blas_controller():
     return ThreadpoolController()
 
 
-#: How many single_threaded_blas contexts are open (BLAS is pinned while this is positive).
-_pinned = [0]
+#: The process-wide BLAS pin: how many single_threaded_blas contexts are open, and threadpoolctl's limiter.
+_pin = {"count": 0, "limiter": None}
 _pin_lock = threading.Lock()
 
 
@@ -108,26 +111,35 @@ def single_threaded_blas():
     For code whose products run on the pool's threads: a multi-threaded BLAS
     there would oversubscribe the CPUs, and after every call its worker threads
     keep spinning for a while, which halved the speed of the threaded ops that
-    followed a GEMM on 2 cores. Nested contexts leave the outer pin in place
-    (no switching back and forth, which wakes BLAS's threads every time).
+    followed a GEMM on 2 cores. The pin is process-wide (BLAS has one setting):
+    while a context is open, every thread's BLAS runs on one core. Contexts may
+    nest; the outermost pins and restores (no switching back and forth, which
+    wakes BLAS's threads every time). Only the main thread pins: OpenBLAS
+    ignored a thread count set from another thread here (measured with
+    OpenBLAS 0.3.31), so a pin or a restore from there could not be trusted;
+    elsewhere the context does nothing.
     """
     controller = _blas_controller()
-    if controller is None or n_threads() == 1 or _in_pool_thread() or _pinned[0] > 0:
+    if controller is None or n_threads() == 1 or threading.current_thread() is not threading.main_thread():
         yield
         return
-    with controller.limit(limits=1, user_api="blas"):
+    with _pin_lock:
+        if _pin["count"] == 0:
+            _pin["limiter"] = controller.limit(limits=1, user_api="blas")
+        _pin["count"] += 1
+    try:
+        yield
+    finally:
         with _pin_lock:
-            _pinned[0] += 1
-        try:
-            yield
-        finally:
-            with _pin_lock:
-                _pinned[0] -= 1
+            _pin["count"] -= 1
+            if _pin["count"] == 0:
+                _pin["limiter"].restore_original_limits()
+                _pin["limiter"] = None
 
 
 def blas_pinned():
     """Whether a :func:`single_threaded_blas` context is open (then a lone GEMM would use one core)."""
-    return _pinned[0] > 0
+    return _pin["count"] > 0
 
 
 def run_row_blocks(work, n_rows, rows_per_block, xp=np):

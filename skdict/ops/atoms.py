@@ -31,9 +31,10 @@ def normalize_rows(D, *, out=None, eps=None):
         eps = finfo.tiny
     with np.errstate(over="ignore", under="ignore"):  # such rows are caught below (NumPy's flags; CuPy sets none)
         squares = xp.einsum("ij,ij->i", D, D)
+    norms = xp.sqrt(squares)
     # a sum of squares above tiny / eps_machine lost nothing to underflowing squares
-    direct = (squares > float(finfo.tiny) / float(finfo.eps)) & (squares < xp.inf) & (squares > float(eps) ** 2)
-    scale = xp.where(direct, 1.0 / xp.sqrt(xp.where(direct, squares, 1)), 1).astype(D.dtype, copy=False)
+    direct = (squares > float(finfo.tiny) / float(finfo.eps)) & (squares < xp.inf) & (norms > eps)
+    scale = xp.where(direct, 1.0 / xp.where(direct, norms, 1), 1).astype(D.dtype, copy=False)
     result = D * scale[:, None] if out is None else xp.multiply(D, scale[:, None], out=out)
     if not bool(xp.all(direct)):  # zero rows, or squares that overflowed or underflowed
         rescaled = ~direct

@@ -19,6 +19,8 @@ the codes returned are those of the atoms as given,
 
 from __future__ import annotations
 
+import contextlib
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -130,7 +132,8 @@ def matching_pursuit(R, D, k, *, positive=False, gram=None):
     def pursue(start, stop):
         _pursue_block(R[start:stop], unit_atoms, gram, k, positive, indices[start:stop], unit_values[start:stop])
 
-    with single_threaded_blas():  # each block's first product runs on its own thread
+    # several blocks: each one's first product runs on its own thread; one block: BLAS as it is
+    with single_threaded_blas() if len(blocks) > 1 else contextlib.nullcontext():
         run_blocks(pursue, blocks, xp)
     values = unit_values * inverse_norms[indices]
     trace = MatchingPursuitTrace(indices, values, unit_values, None, unit_atoms, inverse_norms)

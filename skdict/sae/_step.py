@@ -124,10 +124,10 @@ def _forward_in_blocks(model, params, X_centred, dead_mask):
     buffers = {}  # one per thread: what is kept of a block is copied out of it (fancy indexing)
 
     def block_forward(start, stop):
-        thread = threading.get_ident()
-        if thread not in buffers:
-            buffers[thread] = xp.empty((min(rows_per_block, n_rows), n_components), dtype=dtype)
-        A = buffers[thread][: stop - start]
+        buffer = buffers.get(threading.get_ident())
+        if buffer is None or buffer.shape[0] < stop - start:  # sized by the blocks this thread is handed
+            buffer = buffers[threading.get_ident()] = xp.empty((stop - start, n_components), dtype=dtype)
+        A = buffer[: stop - start]
         add_bias(xp.matmul(X_centred[start:stop], encoder.T, out=A), bias)
         rows, cols = model._support(A, training=True)
         if model._probe_pairs(A) is not None:

@@ -8,6 +8,8 @@ thread count forced to 1 and to several (the results must not depend on it).
 
 import math
 
+import threading
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -68,12 +70,22 @@ def test_run_row_blocks_covers_the_rows_in_order(threads, n_rows, rows_per_block
     assert all(b - a == rows_per_block for a, b in blocks[:-1])
 
 
-def test_run_row_blocks_nested_threaded_ops_run_inline_and_agree(threads):
-    # row_topk inside a pool thread would wait on the pool it runs on: it must run inline and give the same result
+def test_run_blocks_nested_in_a_pool_thread_runs_inline_and_agrees(threads):
+    # work that itself cuts its rows into blocks would wait on the pool it runs on: it must run inline
     rng = np.random.default_rng(4)
     A = rng.standard_normal((50, 300))
-    parts = _threads.run_row_blocks(lambda a, b: row_topk(A[a:b], 5)[0], A.shape[0], 8)
-    np.testing.assert_array_equal(np.sort(np.concatenate(parts), axis=1), np.sort(row_topk(A, 5)[0], axis=1))
+
+    def outer(a, b):
+        inner = _threads.split(b - a, A.shape[1], min_block_elements=1)
+        assert len(inner) == min(threads, b - a)  # really nested blocks
+        return np.concatenate(_threads.run_blocks(lambda c, d: A[a + c : a + d].sum(axis=1), inner))
+
+    result = []
+    runner = threading.Thread(target=lambda: result.append(_threads.run_row_blocks(outer, A.shape[0], 8)))
+    runner.start()
+    runner.join(timeout=60)
+    assert not runner.is_alive(), "nested run_blocks deadlocked the pool"
+    np.testing.assert_allclose(np.concatenate(result[0]), A.sum(axis=1))
 
 
 def test_run_blocks_applies_the_callers_floating_point_error_policy(threads):
@@ -89,31 +101,47 @@ def test_run_blocks_applies_the_callers_floating_point_error_policy(threads):
         _threads.run_blocks(square, blocks)
 
 
+def blas_thread_counts(threadpoolctl):
+    return [lib["num_threads"] for lib in threadpoolctl.threadpool_info() if lib["user_api"] == "blas"]
+
+
 def test_single_threaded_blas_pins_blas_inside_and_restores_it(monkeypatch):
     threadpoolctl = pytest.importorskip("threadpoolctl")
     monkeypatch.setenv("SKDICT_NUM_THREADS", "2")
-
-    def blas_threads():
-        return [lib["num_threads"] for lib in threadpoolctl.threadpool_info() if lib["user_api"] == "blas"]
-
-    before = blas_threads()
-    if not before:
-        pytest.skip("no BLAS library that threadpoolctl can see")
-    with _threads.single_threaded_blas():
-        assert set(blas_threads()) == {1}
-    assert blas_threads() == before
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):  # observable even where the tests pin BLAS to 1
+        before = blas_thread_counts(threadpoolctl)
+        if max(before, default=1) < 2:  # e.g. OPENBLAS_NUM_THREADS=1 caps it at start-up
+            pytest.skip("no BLAS library here can run on more than one thread")
+        with _threads.single_threaded_blas():
+            assert set(blas_thread_counts(threadpoolctl)) == {1}
+        assert blas_thread_counts(threadpoolctl) == before
 
 
-def test_run_row_blocks_splits_a_small_batch_over_the_threads_when_blas_is_pinned(threads):
-    with _threads.single_threaded_blas():
-        assert _threads.blas_pinned() == (threads > 1)
-        with _threads.single_threaded_blas():  # nested: the outer pin stays
-            assert _threads.blas_pinned() == (threads > 1)
-        blocks = _threads.run_row_blocks(lambda a, b: (a, b), 10, 100)
-    assert not _threads.blas_pinned()
-    assert [i for a, b in blocks for i in range(a, b)] == list(range(10))
-    assert len(blocks) == min(threads, 10)  # one GEMM block per thread, BLAS being on one core
-    assert _threads.run_row_blocks(lambda a, b: (a, b), 10, 100) == [(0, 10)]  # unpinned: one multi-threaded GEMM
+def test_single_threaded_blas_pins_only_from_the_main_thread(monkeypatch):
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    monkeypatch.setenv("SKDICT_NUM_THREADS", "2")
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):
+        before = blas_thread_counts(threadpoolctl)
+        if not before:
+            pytest.skip("no BLAS library that threadpoolctl can see")
+        seen = []
+
+        def other():
+            with _threads.single_threaded_blas():  # from another thread: nothing to pin or restore
+                seen.append((_threads.blas_pinned(), blas_thread_counts(threadpoolctl)))
+
+        with _threads.single_threaded_blas():
+            with _threads.single_threaded_blas():  # nested: the outer pin stays
+                pass
+            helper = threading.Thread(target=other)
+            helper.start()
+            helper.join(30)
+            assert _threads.blas_pinned() and set(blas_thread_counts(threadpoolctl)) == {1}
+        unpinned = threading.Thread(target=other)
+        unpinned.start()
+        unpinned.join(30)
+        assert seen == [(True, [1] * len(before)), (False, before)]  # the main thread's pin is visible everywhere
+        assert blas_thread_counts(threadpoolctl) == before and not _threads.blas_pinned()
 
 
 # ----------------------------------------------------------------------------- top-k
@@ -173,18 +201,24 @@ def dense_topk_reference(A, k, shift, positive):
 
 
 @pytest.mark.parametrize("n_cols", [10, 1024, 1037])  # argpartition path, prefilter, prefilter with leftovers
+@pytest.mark.parametrize("n_rows", [1, 40])
 @pytest.mark.parametrize("positive", [False, True])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_keep_row_topk_equals_the_dense_reference(threads, n_cols, positive, dtype):
+def test_keep_row_topk_equals_the_dense_reference(threads, monkeypatch, n_rows, n_cols, positive, dtype):
+    monkeypatch.setattr(topk, "_BLOCK_ELEMENTS", 3 * n_cols)  # blocks of 3 rows: block offsets are exercised
     k = 8
     rng = np.random.default_rng(n_cols)
-    A = (rng.permutation(40 * n_cols).reshape(40, n_cols) - 20 * n_cols).astype(dtype)  # distinct values
+    A = (rng.permutation(n_rows * n_cols).reshape(n_rows, n_cols) - n_rows * n_cols // 2).astype(dtype)
+    A[-1] = -np.abs(A[-1]) - 1  # a row with no positive entry: all zero when positive
     shift = rng.permutation(n_cols).astype(dtype) * 0.5  # keeps the shifted values distinct
+    shift[:] = np.where(A[-1] + shift < 0, shift, 0)
     expected = dense_topk_reference(A, k, shift, positive)
     out = A.copy()
     assert keep_row_topk(out, k, shift=shift, positive=positive) is out
     np.testing.assert_array_equal(out, expected)
     assert np.all(np.count_nonzero(out, axis=1) <= k)
+    if positive:
+        assert not out[-1].any()
 
 
 def test_keep_row_topk_with_ties_keeps_exactly_k_per_row(threads):

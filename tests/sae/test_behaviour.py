@@ -65,7 +65,7 @@ def test_transform_equals_the_plain_formula(cls, block, monkeypatch):
     X = gaussian(n=150, d=6, seed=3)
     est = small(cls).fit(X)
     if block is not None:
-        monkeypatch.setattr(_base, "_TRANSFORM_BLOCK", block)  # 100 // 6 = 16 rows per block
+        monkeypatch.setattr(_base, "_TRANSFORM_BLOCK", block)  # 100 // 32 latents = 3 rows per block
     codes = est.transform(X)
     np.testing.assert_allclose(codes, plain_codes(est, X), rtol=1e-12, atol=1e-12)
     assert np.count_nonzero(codes) > 0

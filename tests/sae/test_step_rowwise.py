@@ -108,20 +108,44 @@ def test_row_blocked_models_train_with_blas_pinned_and_restore_it(monkeypatch):
     from skdict.ops import _threads
 
     monkeypatch.setenv("SKDICT_NUM_THREADS", "2")
-    before = [lib["num_threads"] for lib in threadpoolctl.threadpool_info() if lib["user_api"] == "blas"]
+
+    def blas_counts():
+        return {lib["num_threads"] for lib in threadpoolctl.threadpool_info() if lib["user_api"] == "blas"}
+
     seen = []
 
     def callback(model):
-        seen.append((_threads.blas_pinned(), {lib["num_threads"] for lib in threadpoolctl.threadpool_info()
-                                              if lib["user_api"] == "blas"}))
+        seen.append((_threads.blas_pinned(), blas_counts()))
 
     X = np.random.default_rng(0).normal(size=(64, 6))
-    for cls, pinned in ((TopKSAE, True), (JumpReLUSAE, False)):
-        seen.clear()
-        est = cls(n_components=16, max_iter=2, random_state=0)
-        est._epoch_callback = callback
-        est.fit(X)
-        assert [flag for flag, _ in seen] == [pinned, pinned]
-        if pinned and before:
-            assert all(counts == {1} for _, counts in seen)
-    assert [lib["num_threads"] for lib in threadpoolctl.threadpool_info() if lib["user_api"] == "blas"] == before
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):  # observable even where the tests pin BLAS to 1
+        before = blas_counts()
+        for cls, pinned in ((TopKSAE, True), (JumpReLUSAE, False)):
+            seen.clear()
+            est = cls(n_components=16, max_iter=2, random_state=0)
+            est._epoch_callback = callback
+            est.fit(X)
+            assert [flag for flag, _ in seen] == [pinned, pinned]
+            if before:
+                assert all(counts == ({1} if pinned else before) for _, counts in seen)
+            assert blas_counts() == before
+
+
+def test_row_blocked_buffers_are_sized_by_the_blocks_handed_out(monkeypatch):
+    # under the pin a small batch is cut into one block per thread: each thread's buffer holds its block, not B rows
+    import tracemalloc
+
+    from skdict.ops import _threads
+
+    monkeypatch.setenv("SKDICT_NUM_THREADS", "4")
+    est = TopKSAE(n_components=2048, k=4, random_state=0)
+    rng = np.random.default_rng(0)
+    X, _ = initialised(est, rng)
+    X = rng.normal(size=(512, D_IN))
+    matrix_bytes = X.shape[0] * 2048 * 8  # the whole (B x m) float64 pre-activation matrix
+    with _threads.single_threaded_blas():
+        tracemalloc.start()
+        loss_and_grads(est, est._params(), X, X, centre=est._centre(), tied=True)
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    assert peak < 1.5 * matrix_bytes  # four full-size buffers would be 4x
