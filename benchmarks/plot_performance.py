@@ -43,8 +43,8 @@ def main():
     for position, target in enumerate(targets):
         if target is not None:
             left.plot([target, target], [position - 0.4, position + 0.4], color="black", linewidth=2)
-    for position, value in enumerate(values):
-        left.text(value, position, f" {value:.2f}", va="center")
+    for position, (value, target) in enumerate(zip(values, targets)):
+        left.text(max(value, target or 0.0), position, f" {value:.2f}", va="center")  # right of the target mark
     left.set_xlabel("time / encoder GEMM (black: target; green met, red not)")
     left.set_xlim(0, max(values + [t for t in targets if t is not None]) * 1.2)
     left.set_title(record["shapes"], fontsize=9)
@@ -55,7 +55,7 @@ def main():
         right.barh(labels, units, color="tab:gray")
         for position, value in enumerate(units):
             right.text(value, position, f" {value:.2f}", va="center")
-        right.set_xlabel("peak extra memory / (batch x n_components)")
+        right.set_xlabel("peak extra memory / (batch x m)")
         right.set_xlim(0, max(units) * 1.3)
     right.set_title(record["machine"], fontsize=9)
     figure.tight_layout()
