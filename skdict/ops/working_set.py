@@ -126,20 +126,23 @@ def next_size(codes, violation, alpha, minimum):
     return n_support + xp.minimum(n_violators, xp.maximum(n_support, minimum)), n_violators
 
 
+_ROW_FIELDS = ("rows", "codes", "score", "need", "inner_tol", "used", "round_budget")
+
+
 class _Rows:
     """The rows still being solved: their indices, dense codes, ranking of atoms and bookkeeping."""
 
-    def __init__(self, rows, codes, score, need, inner_tol, used):
+    def __init__(self, rows, codes, score, need, inner_tol, used, round_budget):
         self.rows, self.codes, self.score, self.need, self.inner_tol, self.used = (
             rows, codes, score, need, inner_tol, used)
+        self.round_budget = round_budget
 
     def take(self, index):
-        return _Rows(*(getattr(self, name)[index] for name in ("rows", "codes", "score", "need", "inner_tol", "used")))
+        return _Rows(*(getattr(self, name)[index] for name in _ROW_FIELDS))
 
     @staticmethod
     def concatenate(parts, xp):
-        names = ("rows", "codes", "score", "need", "inner_tol", "used")
-        return _Rows(*(xp.concatenate([getattr(part, name) for part in parts]) for name in names))
+        return _Rows(*(xp.concatenate([getattr(part, name) for part in parts]) for name in _ROW_FIELDS))
 
 
 def working_set_fista(
@@ -221,6 +224,8 @@ def working_set_fista(
     squared_norms = xp.sum(X * X, axis=1)
     codes = xp.zeros((n_samples, n_components), dtype=dtype)
     start = codes if init is None else init.astype(dtype, copy=True)
+    if positive and init is not None:  # the gap certifies feasible codes only: project the start first
+        start = xp.maximum(start, 0)
     solver = _Solver(X, D, G, L, C, squared_norms, alpha, positive, tol, momentum, restart, max_iter, codes)
     active = solver.check(
         xp.arange(n_samples), start, C if init is None else None, xp.zeros(n_samples, dtype=xp.int64),
@@ -260,20 +265,25 @@ class _Solver:
         W = xp.sort(W, axis=1)  # neighbouring atoms: a more local gather of the Gram blocks
         problem = GramBlocks(self.G, self.C[rows.rows], W, self.squared_norms[rows.rows], self.alpha, self.L,
                              positive=self.positive)
-        budget = xp.minimum(self.max_iter - rows.used, _ROUND_MAX_ITER)
+        budget = xp.minimum(self.max_iter - rows.used, rows.round_budget)
         restricted, iterations = run_fista(problem, xp.take_along_axis(rows.codes, W, axis=1), max_iter=budget,
                                            tol=rows.inner_tol, momentum=self.momentum, restart=self.restart)
         codes = xp.zeros_like(rows.codes)
         codes[xp.arange(W.shape[0])[:, None], W] = restricted
         residual_product = CodeMatrix.from_row_pairs(W, restricted, self.D.shape[0]).dot(self.D)
         return self.check(rows.rows, codes, self.X[rows.rows] - residual_product, rows.used + iterations,
-                          rows.inner_tol, min_size=_MIN_SIZE, current_size=size)
+                          rows.inner_tol, min_size=_MIN_SIZE, current_size=size, exhausted=iterations >= budget)
 
-    def check(self, rows, codes, residual, used, inner_tol, *, min_size, current_size):
+    def check(self, rows, codes, residual, used, inner_tol, *, min_size, current_size, exhausted=None):
         """Full duality gap of ``codes``; final rows go to the output, the others come back ranked for a new round.
 
         ``residual`` is :math:`X - ZD` for those rows, or the correlations
         :math:`C` themselves when the codes are zero (then no product is needed).
+        ``exhausted`` says which rows' last restricted solve ran out of its
+        round budget. A row with no violator left keeps its working set: if its
+        solve was cut short, the next round gets its whole remaining budget (a
+        restart every 500 iterations stalled ill-conditioned rows); if it stopped
+        on its restricted gap, that gap was inexact and its tolerance shrinks.
         """
         xp = self.xp
         if residual is None:
@@ -293,9 +303,11 @@ class _Solver:
         violation = correlation if self.positive else xp.abs(correlation)
         need, n_violators = next_size(codes, violation, self.alpha, min_size)
         stuck = (n_violators == 0) & (current_size > 0)
-        inner_tol = xp.where(stuck, _TIGHTEN, 1.0).astype(inner_tol.dtype) * inner_tol[going]
+        cut_short = xp.zeros_like(stuck) if exhausted is None else exhausted[going]
+        inner_tol = xp.where(stuck & ~cut_short, _TIGHTEN, 1.0).astype(inner_tol.dtype) * inner_tol[going]
+        round_budget = xp.where(stuck & cut_short, self.max_iter, _ROUND_MAX_ITER).astype(xp.int64)
         score = xp.where(codes != 0, xp.inf, violation)
-        return _Rows(rows[going], codes, score, xp.maximum(need, current_size), inner_tol, used[going])
+        return _Rows(rows[going], codes, score, xp.maximum(need, current_size), inner_tol, used[going], round_budget)
 
     def finish_dense(self, rows):
         """Plain FISTA on all atoms, warm started, for rows whose working sets grew too large."""

@@ -156,6 +156,25 @@ def test_max_iter_bounds_the_iterations_of_every_row():
         assert 1 <= n_iter <= max_iter
 
 
+def test_a_row_without_violators_is_not_stalled_by_round_restarts():
+    # ill-conditioned restricted problems (more atoms in W than features): cutting their solve into restarted
+    # 500-iteration rounds stalled row 18 at a gap 14000x tol; it must be certified well within max_iter
+    X, D = problem(n_samples=20, seed=5)
+    codes, n_iter = working_set_fista(X, D, 0.02, tol=1e-9, max_iter=20_000, initial_size=2, dense_above=1.0)
+    assert n_iter < 20_000
+    assert_certified(X, D, codes, 0.02, False, 1e-9)
+
+
+def test_positive_codes_from_a_signed_warm_start_are_feasible():
+    X, D = problem(n_samples=12, seed=6)
+    signed, _ = fista(X, D, 0.05, tol=1e-10, max_iter=20_000)
+    assert signed.min() < 0
+    codes, _ = working_set_fista(X, D, 0.05, positive=True, init=signed, tol=1e-6, max_iter=20_000,
+                                 initial_size=2, dense_above=1.0)
+    assert codes.min() >= 0
+    assert_certified(X, D, codes, 0.05, True, 1e-6)
+
+
 def test_gram_blocks_are_the_restricted_lasso():
     """Gradient step and gap of GramBlocks equal those of the lasso on the dictionary D[W_n], row by row."""
     X, D = problem(n_samples=6, n_components=30, n_features=12, seed=9)
