@@ -56,9 +56,13 @@ def row_topk(A, k):
     def work(start, stop):
         indices[start:stop], values[start:stop] = _block_topk(A[start:stop], k)
 
-    n_blocks = max(n_threads(), -(-n_rows * n_cols // _BLOCK_ELEMENTS))
-    run_blocks(work, split(n_rows, n_cols, max_blocks=n_blocks), xp)
+    run_blocks(work, _cache_blocks(n_rows, n_cols), xp)
     return indices, values
+
+
+def _cache_blocks(n_rows, n_cols):
+    """Row blocks of about ``_BLOCK_ELEMENTS`` elements (at least one per thread) for the NumPy top-k paths."""
+    return split(n_rows, n_cols, max_blocks=max(n_threads(), -(-n_rows * n_cols // _BLOCK_ELEMENTS)))
 
 
 def keep_row_topk(A, k, *, shift=None, positive=False):
@@ -109,8 +113,7 @@ def keep_row_topk(A, k, *, shift=None, positive=False):
     if xp is not np:  # the GPU works on the whole matrix at once
         work(0, n_rows)
         return A
-    n_blocks = max(n_threads(), -(-n_rows * n_cols // _BLOCK_ELEMENTS))
-    run_blocks(work, split(n_rows, n_cols, max_blocks=n_blocks), xp)
+    run_blocks(work, _cache_blocks(n_rows, n_cols), xp)
     return A
 
 

@@ -20,8 +20,8 @@ decoding and every weight gradient go through :class:`~skdict.ops.codes.CodeMatr
 and :func:`~skdict.ops.codes.sampled_row_dots`, O(nnz x n_features). A model whose
 support is decided row by row sets ``_rowwise_support = True`` (TopK and ReLU do):
 :math:`a` is then formed and reduced to its support one block of rows at a time, in
-one reused block buffer, so the step's extra memory is O(B x (d + k)) plus one block
-instead of O(B x n_components); the others (BatchTopK's batch-wide selection,
+a block buffer per thread, so the step's extra memory is O(B x (d + k)) plus one block
+per thread instead of O(B x n_components); the others (BatchTopK's batch-wide selection,
 JumpReLU's threshold window) form the whole (B x n_components) matrix.
 """
 
@@ -46,9 +46,10 @@ def preactivations(params, X, centre):
     return encode_centred(params, X_centred), X_centred
 
 
-def encode_centred(params, X_centred):
-    """:math:`a = \\tilde x W_{enc}^\\top + b_{enc}` (the bias added by row blocks on threads)."""
-    return add_bias(X_centred @ params["encoder_"].T, params["encoder_bias_"])
+def encode_centred(params, X_centred, out=None):
+    """:math:`a = \\tilde x W_{enc}^\\top + b_{enc}` (the bias added by row blocks on threads), in ``out`` if given."""
+    A = get_namespace(X_centred).matmul(X_centred, params["encoder_"].T, out=out)
+    return add_bias(A, params["encoder_bias_"])
 
 
 def add_bias(A, bias):
@@ -118,8 +119,7 @@ def _forward_in_blocks(model, params, X_centred, dead_mask):
     """
     xp = get_namespace(X_centred)
     n_rows, n_components = X_centred.shape[0], params["encoder_"].shape[0]
-    encoder, bias = params["encoder_"], params["encoder_bias_"]
-    dtype = xp.result_type(X_centred, encoder)
+    dtype = xp.result_type(X_centred, params["encoder_"])
     rows_per_block = max(1, _FORWARD_BLOCK // max(n_components, 1))
     buffers = {}  # one per thread: what is kept of a block is copied out of it (fancy indexing)
 
@@ -127,8 +127,7 @@ def _forward_in_blocks(model, params, X_centred, dead_mask):
         buffer = buffers.get(threading.get_ident())
         if buffer is None or buffer.shape[0] < stop - start:  # sized by the blocks this thread is handed
             buffer = buffers[threading.get_ident()] = xp.empty((stop - start, n_components), dtype=dtype)
-        A = buffer[: stop - start]
-        add_bias(xp.matmul(X_centred[start:stop], encoder.T, out=A), bias)
+        A = encode_centred(params, X_centred[start:stop], out=buffer[: stop - start])
         rows, cols = model._support(A, training=True)
         if model._probe_pairs(A) is not None:
             raise ValueError(f"{type(model).__name__} probes extra pairs: it cannot set _rowwise_support = True.")
@@ -137,18 +136,19 @@ def _forward_in_blocks(model, params, X_centred, dead_mask):
         if aux is not None:
             aux = (aux[0] + start, aux[1], A[aux[0], aux[1]])
         grad = xp.broadcast_to(xp.asarray(grad, dtype=A.dtype), rows.shape)
-        return rows + start, cols, A[rows, cols], penalty, grad, param_grads, aux
+        return _Forward(rows + start, cols, A[rows, cols], penalty, grad, param_grads, aux=aux)
 
     blocks = run_row_blocks(block_forward, n_rows, rows_per_block, xp)
-    penalty, penalty_param_grads = 0.0, {}
+    penalty_param_grads = {}
     for block in blocks:
-        penalty += block[3]
-        for name, value in block[5].items():
+        for name, value in block.penalty_param_grads.items():
             penalty_param_grads[name] = penalty_param_grads[name] + value if name in penalty_param_grads else value
-    joined = [xp.concatenate([block[i] for block in blocks]) for i in (0, 1, 2, 4)]
-    aux_blocks = [block[6] for block in blocks if block[6] is not None]
+    joined = {name: xp.concatenate([getattr(block, name) for block in blocks])
+              for name in ("rows", "cols", "values", "penalty_grad")}
+    aux_blocks = [block.aux for block in blocks if block.aux is not None]
     aux = tuple(xp.concatenate([part[i] for part in aux_blocks]) for i in range(3)) if aux_blocks else None
-    return _Forward(joined[0], joined[1], joined[2], penalty, joined[3], penalty_param_grads, aux=aux)
+    return _Forward(joined["rows"], joined["cols"], joined["values"], sum(block.penalty for block in blocks),
+                    joined["penalty_grad"], penalty_param_grads, aux=aux)
 
 
 def loss_and_grads(model, params, X, Y, *, centre, tied, dead_mask=None):
