@@ -179,6 +179,9 @@ class BaseSparseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
     def _after_step(self, result):
         """Projection or bookkeeping of the activation after each optimizer step."""
 
+    def _after_fit(self, X, Y):
+        """Statistics estimated at the final parameters from the data just trained on (e.g. an inference threshold)."""
+
     def _record_firing(self, columns, n_rows):
         """Dead-latent clock: every latent ages by ``n_rows`` samples, those that fired reset to 0."""
         xp = get_namespace(columns)
@@ -317,6 +320,7 @@ class BaseSparseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
             self._initialize(X, Y)
         # like history_, n_iter_ counts every epoch since initialisation (warm starts add to it)
         self.n_iter_ += run_epochs(self, X, Y, n_epochs=self.max_iter, scheduled=True, early_stopping=True)
+        self._after_fit(X, Y)
         return self
 
     def partial_fit(self, X, y=None):
@@ -334,6 +338,7 @@ class BaseSparseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
             X, Y = self._prepare(X, y, reset=False)
             self._check_resume()
         self.n_iter_ += run_epochs(self, X, Y, n_epochs=1, scheduled=False, early_stopping=False)
+        self._after_fit(X, Y)
         return self
 
     # -------------------------------------------------------------- inference

@@ -1,0 +1,157 @@
+"""How a training loop ends badly: it diverges (raise) or runs out of budget (warn).
+
+Every iterative learner of skdict (the SAE engine, LISTA, the softplus-Adam
+learner, the dictionary learners and sparse coders) uses these two pieces, so a
+failure reads the same everywhere:
+
+- :class:`DivergenceGuard` watches the loss of each step. A loss that is not
+  finite, or that exceeds ``factor`` times a reference loss (the loss of the
+  trivial model: codes all zero, or the first loss seen), is a divergence: the
+  guard puts back the last parameters whose loss was *sane* (not merely finite)
+  and raises :class:`~skdict.exceptions.TrainingDivergedError` naming what to lower.
+- :func:`warn_not_converged` emits scikit-learn's
+  :class:`~sklearn.exceptions.ConvergenceWarning` with the estimator, what ran
+  out and the fix.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+from sklearn.exceptions import ConvergenceWarning
+
+from skdict._array import get_namespace
+from skdict.exceptions import TrainingDivergedError
+
+#: A loss this many times the reference (trivial-model) loss is a divergence, not a slow start.
+#: A fit that makes its model 100x worse than all-zero codes has left every basin worth keeping;
+#: a slow or noisy fit stays within a few times the reference.
+DIVERGENCE_FACTOR = 100.0
+
+
+def all_finite(arrays):
+    """Whether every array of the dict ``arrays`` is finite, with one device-to-host read."""
+    values = list(arrays.values())
+    if not values:
+        return True
+    xp = get_namespace(*values)
+    return bool(xp.stack([xp.isfinite(a).all() for a in values]).all())
+
+
+class DivergenceGuard:
+    """Keep the last parameters whose loss was sane; restore them and raise on divergence.
+
+    The guard holds a copy of the watched arrays taken at a *checkpoint*
+    (:meth:`checkpoint`, e.g. once per epoch or every N steps). A copy only
+    becomes the one restored after a later loss evaluated at those very
+    parameters was found sane (:meth:`check`), so a step that broke the
+    parameters is never kept. The copy buffers are allocated once.
+
+    Parameters
+    ----------
+    arrays : dict of str to array
+        The arrays to protect, updated in place by the training loop (the model's
+        parameters, and the optimizer's moments so a resumed fit does not start
+        from exploded statistics). Restoring writes into them in place.
+    reference_loss : float or None
+        The loss of the trivial model (e.g. :math:`\\tfrac12\\,\\mathrm{mean}\\|y - b_{dec}\\|^2` for
+        an SAE, all-zero codes). ``None``: the first loss checked. The threshold is
+        ``factor * max(reference_loss, first loss)``.
+    estimator : object
+        Named in the error message.
+    fix : str
+        What to lower, appended to the message (e.g. ``"Lower learning_rate (now 1000)."``).
+    factor : float, default=:data:`DIVERGENCE_FACTOR`
+
+    Raises
+    ------
+    TrainingDivergedError
+        From :meth:`check` (and :meth:`check_arrays`) on divergence, after the restore.
+    """
+
+    def __init__(self, arrays, *, reference_loss=None, estimator, fix, factor=DIVERGENCE_FACTOR):
+        self.arrays = arrays
+        self.factor = factor
+        self.estimator = estimator
+        self.fix = fix
+        self._reference = None if reference_loss is None else float(reference_loss)
+        self._confirmed = {name: a.copy() for name, a in arrays.items()}  # sane by assumption: the start
+        self._candidate = None  # taken at a checkpoint, not yet confirmed by a sane loss
+        self._spare = None  # a buffer set to reuse for the next checkpoint
+
+    @property
+    def limit(self):
+        """The largest loss still counted as sane (``inf`` before the first check without a reference)."""
+        return math.inf if self._reference is None else self.factor * self._reference
+
+    def checkpoint(self):
+        """Copy the arrays now; the copy is kept once a loss at these parameters passes :meth:`check`."""
+        if self._candidate is not None:  # never confirmed: its buffers are reused
+            buffers = self._candidate
+        elif self._spare is not None:
+            buffers, self._spare = self._spare, None
+        else:
+            buffers = {name: get_namespace(a).empty_like(a) for name, a in self.arrays.items()}
+        for name, a in self.arrays.items():
+            buffers[name][...] = a
+        self._candidate = buffers
+
+    def check(self, loss, where):
+        """Accept a loss evaluated at the current parameters, or restore and raise.
+
+        Parameters
+        ----------
+        loss : float
+        where : str
+            Where training is (e.g. ``"epoch 3, step 120"``), for the message.
+        """
+        loss = float(loss)
+        if self._reference is None and math.isfinite(loss):
+            self._reference = abs(loss)
+        elif self._reference is not None and math.isfinite(loss) and self._reference == 0.0:
+            self._reference = abs(loss)  # a zero reference (constant target) would flag any loss
+        if not math.isfinite(loss):
+            self.fail(where, f"the loss became {loss}")
+        if loss > self.limit and self.limit > 0:
+            self.fail(
+                where,
+                f"the loss reached {loss:.4g}, more than {self.factor:g}x the loss of the trivial model "
+                f"({self._reference:.4g})",
+            )
+        if self._candidate is not None:  # the checkpointed parameters produced a sane loss
+            self._spare, self._confirmed, self._candidate = self._confirmed, self._candidate, None
+
+    def check_arrays(self, where):
+        """Raise (after the restore) if any watched array is no longer finite."""
+        if not all_finite(self.arrays):
+            self.fail(where, "the parameters became non-finite")
+
+    def fail(self, where, what):
+        """Restore the last confirmed parameters and raise :class:`TrainingDivergedError`."""
+        self.restore()
+        raise TrainingDivergedError(
+            f"{type(self.estimator).__name__} diverged at {where}: {what}. Training stopped and the "
+            f"parameters of the last step with a sane loss are kept. {self.fix}"
+        )
+
+    def restore(self):
+        """Write the last confirmed copy back into the watched arrays (in place)."""
+        for name, saved in self._confirmed.items():
+            self.arrays[name][...] = saved
+
+
+def warn_not_converged(estimator, what, fix, *, stacklevel=3):
+    """Emit a :class:`~sklearn.exceptions.ConvergenceWarning` in one form for every learner.
+
+    Parameters
+    ----------
+    estimator : object or str
+        The estimator (its class name is used) or a function name.
+    what : str
+        What ran out, e.g. ``"max_iter=30 epochs ended before the loss stopped improving by tol=1e-4"``.
+    fix : str
+        What to change, e.g. ``"raise max_iter or tol"``.
+    """
+    name = estimator if isinstance(estimator, str) else type(estimator).__name__
+    warnings.warn(f"{name}: {what}; {fix}.", ConvergenceWarning, stacklevel=stacklevel)
