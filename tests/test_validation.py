@@ -26,3 +26,67 @@ def test_rows_come_back_unit_in_the_dtype_of_like_at_any_scale():
 def test_bad_atoms_are_named_in_the_error(atoms, n_atoms, message):
     with pytest.raises(ValueError, match=message):
         check_atoms(atoms, n_atoms, 2, like=np.empty((0, 2)), name="anchors", row_name="n_anchors")
+
+
+# --- the one rule set for array arguments other than X (check_array_argument, check_codes, check_target) ---
+
+from skdict._validation import check_array_argument, check_codes, check_target, is_matrix_target  # noqa: E402
+
+
+def test_complex_arguments_raise_instead_of_dropping_the_imaginary_part():
+    like = np.empty((0, 2))
+    with pytest.raises(ValueError, match=r"dict_init is complex.*dict_init\.real"):
+        check_atoms(np.ones((3, 2)) + 1j, 3, 2, like=like, name="dict_init")
+    with pytest.raises(ValueError, match=r"X \(the codes\) is complex"):
+        check_codes(np.ones((4, 3), dtype=complex), 3, like=like)
+    with pytest.raises(ValueError, match="Y is complex"):
+        check_target(np.ones((5, 2), dtype=np.complex64), np.ones((5, 2)))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_codes_raise(bad):
+    codes = np.zeros((4, 3))
+    codes[2, 1] = bad
+    with pytest.raises(ValueError, match=r"X \(the codes\) contains NaN or infinity"):
+        check_codes(codes, 3, like=np.empty((3, 5)))
+
+
+def test_codes_shape_error_names_both_shapes():
+    with pytest.raises(ValueError, match=r"shape \(n_samples, n_components=3\), got shape \(4, 2\)"):
+        check_codes(np.zeros((4, 2)), 3, like=np.empty((3, 5)))
+    with pytest.raises(ValueError, match=r"must be a 2-D array of shape \(n_samples, n_components=3\), got 1-D"):
+        check_codes(np.zeros(3), 3, like=np.empty((3, 5)))
+
+
+def test_codes_take_the_dtype_of_like_and_other_dtypes_become_float64():
+    out = check_codes([[1, 0, 2]], 3, like=np.empty((3, 5), dtype=np.float32))
+    assert out.dtype == np.float32 and out.flags.c_contiguous
+    assert check_array_argument(np.ones((2, 2), dtype=np.int8), "A").dtype == np.float64
+    assert check_array_argument(np.ones((2, 2), dtype=np.float16), "A").dtype == np.float64
+    assert check_array_argument(np.ones((2, 2), dtype=np.float32), "A").dtype == np.float32
+
+
+def test_array_argument_rejects_sparse_strings_and_wrong_ndim():
+    import scipy.sparse
+
+    with pytest.raises(TypeError, match=r"init must be a dense array.*toarray"):
+        check_array_argument(scipy.sparse.eye(3, format="csr"), "init")
+    with pytest.raises(ValueError, match="init must hold real numbers"):
+        check_array_argument(np.array([["a", "b"]]), "init")
+    with pytest.raises(ValueError, match=r"init must be a 2-D array, got 3-D with shape \(1, 2, 2\)"):
+        check_array_argument(np.ones((1, 2, 2)), "init")
+
+
+def test_a_3d_target_is_an_error_not_ignored():
+    Y = np.ones((200, 3, 4))
+    with pytest.raises(ValueError, match=r"Y must be a 2-D transcoder target of shape \(n_samples, n_targets\)"):
+        is_matrix_target(Y)
+    with pytest.raises(ValueError, match=r"Y must be a 2-D array of shape \(n_samples=200, n_targets\), got 3-D"):
+        check_target(Y, np.ones((200, 5)))
+    assert is_matrix_target(np.ones((200, 2))) and not is_matrix_target(np.ones(200)) and not is_matrix_target(None)
+
+
+def test_target_rows_must_match_x_and_take_its_dtype():
+    with pytest.raises(ValueError, match=r"Y must have shape \(n_samples=5, n_targets\), got shape \(4, 2\)"):
+        check_target(np.ones((4, 2)), np.ones((5, 3)))
+    assert check_target(np.ones((5, 2)), np.ones((5, 3), dtype=np.float32)).dtype == np.float32
