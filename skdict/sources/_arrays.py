@@ -1,0 +1,167 @@
+"""Row-addressable sources: arrays, memory maps, ``.npy`` files and shards, HDF5, Zarr, Dask.
+
+Each reads a range of rows on demand; none loads the whole matrix. h5py, zarr and
+dask are never imported here: their objects are recognised by duck typing (a
+``shape``, a ``dtype`` and row slicing; ``compute`` for Dask), so a missing extra
+costs nothing until the user passes such an object.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from skdict._array import device_of, is_cupy_array
+from skdict.sources._base import RowRangeSource, working_dtype
+
+
+def _check_matrix_shape(shape, name):
+    if len(shape) != 2:
+        raise ValueError(
+            f"{name} has shape {tuple(shape)}; a data source must be 2-D (n_samples, n_features). "
+            "Reshape activations of shape (batch, positions, width) to (-1, width) first."
+        )
+    if shape[0] < 1 or shape[1] < 1:
+        raise ValueError(f"{name} has shape {tuple(shape)}: it needs at least one row and one feature.")
+
+
+class ArraySource(RowRangeSource):
+    """Rows of anything sliceable by rows with a 2-D ``shape`` and a ``dtype``.
+
+    NumPy arrays and memory maps, CuPy arrays, ``h5py.Dataset``, ``zarr.Array``.
+    A memory map or an HDF5/Zarr dataset is read only one range at a time.
+
+    Parameters
+    ----------
+    array : 2-D array-like with ``shape``, ``dtype`` and ``array[start:stop]``
+    name : str, optional
+        How messages call it; a default is derived from the object's type.
+    natural_rows : int, optional
+        Rows per storage chunk (read from ``array.chunks`` when it has them, as HDF5 and Zarr do).
+    """
+
+    def __init__(self, array, *, name=None, natural_rows=None):
+        self.array = array
+        self.name = name or _describe(array)
+        _check_matrix_shape(array.shape, self.name)
+        self.n_rows, self.n_features = int(array.shape[0]), int(array.shape[1])
+        self.dtype = working_dtype(array.dtype)
+        self.device = device_of(array)
+        if natural_rows is None:
+            chunks = getattr(array, "chunks", None)
+            if isinstance(chunks, tuple) and chunks and isinstance(chunks[0], (int, np.integer)):
+                natural_rows = int(chunks[0])  # h5py and zarr: the shape of one storage chunk
+        self.natural_rows = natural_rows
+
+    def _read(self, start, stop):
+        return self.array[start:stop]
+
+
+class DaskSource(RowRangeSource):
+    """Rows of a ``dask.array.Array``, one block of its row chunks computed at a time.
+
+    Reads are aligned to the array's row chunks, so each read computes (or, on a
+    ``dask.distributed`` cluster, fetches) whole blocks and nothing else.
+    """
+
+    def __init__(self, array, *, name=None):
+        self.array = array
+        self.name = name or f"dask array {getattr(array, 'name', '')[:24]!s}".rstrip()
+        _check_matrix_shape(array.shape, self.name)
+        if any(np.isnan(size) for size in array.shape):
+            raise ValueError(
+                f"{self.name} has unknown chunk sizes {array.shape}; call array.compute_chunk_sizes() first."
+            )
+        self.n_rows, self.n_features = int(array.shape[0]), int(array.shape[1])
+        self.dtype = working_dtype(array.dtype)
+        row_chunks = array.chunks[0]
+        self.natural_rows = int(max(row_chunks)) if len(set(row_chunks[:-1])) <= 1 else None
+
+    def _read(self, start, stop):
+        return np.asarray(self.array[start:stop].compute())
+
+
+class ShardedSource(RowRangeSource):
+    """Several row-addressable sources of one width read as one, in order (e.g. ``.npy`` shards).
+
+    A range that crosses a shard boundary is read from both and joined.
+    """
+
+    def __init__(self, shards, *, name=None):
+        if not shards:
+            raise ValueError("the list of shards is empty: give at least one file or array.")
+        first = shards[0]
+        for shard in shards[1:]:
+            if shard.n_features != first.n_features:
+                raise ValueError(
+                    f"{shard.name} has {shard.n_features} features per row, but {first.name} has "
+                    f"{first.n_features}: every shard must have the same width."
+                )
+        self.shards = list(shards)
+        self.name = name or f"{len(shards)} shards ({first.name}, ...)"
+        self.n_features = first.n_features
+        dtypes = {shard.dtype for shard in shards}
+        self.dtype = first.dtype if len(dtypes) == 1 else np.dtype(np.float64)
+        self.offsets = np.cumsum([0] + [shard.n_rows for shard in shards])
+        self.n_rows = int(self.offsets[-1])
+        self.natural_rows = None
+
+    def shard_of(self, row):
+        """Index of the shard holding ``row`` and the row's index inside it."""
+        index = int(np.searchsorted(self.offsets, row, side="right") - 1)
+        return index, row - int(self.offsets[index])
+
+    def _read(self, start, stop):
+        parts = []
+        while start < stop:
+            index, local = self.shard_of(start)
+            shard = self.shards[index]
+            take = min(stop - start, shard.n_rows - local)
+            parts.append(shard.read(local, local + take, chunk_index=0))  # checked with the shard's own name
+            start += take
+        return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
+
+    def block_bounds(self, block_rows):
+        """Blocks never cross a shard boundary (a read stays inside one file)."""
+        bounds = []
+        for shard, offset in zip(self.shards, self.offsets[:-1]):
+            bounds.extend((int(offset) + a, int(offset) + b) for a, b in shard.block_bounds(block_rows))
+        return bounds
+
+
+def npy_source(path):
+    """A ``.npy`` file as a memory-mapped :class:`ArraySource` (nothing is read until rows are asked for).
+
+    Raises
+    ------
+    FileNotFoundError
+        The file does not exist.
+    ValueError
+        It is not a ``.npy`` file NumPy can map (pickled objects, a corrupt header), or not 2-D.
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no such .npy file: {path!r}.")
+    try:
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
+    except ValueError as exc:
+        raise ValueError(f"{path} cannot be memory-mapped as a .npy array of numbers: {exc}") from None
+    if not isinstance(array, np.ndarray):  # np.load gives an NpzFile for .npz archives
+        raise ValueError(f"{path} is not a single .npy array (an .npz archive?); give one array per file.")
+    return ArraySource(array, name=path)
+
+
+def _describe(array):
+    """A short name for an array-like in messages."""
+    if isinstance(array, np.memmap) and getattr(array, "filename", None):
+        return f"memory map {array.filename}"
+    module = type(array).__module__.split(".")[0]
+    if module == "h5py":
+        file = getattr(getattr(array, "file", None), "filename", "?")
+        return f"HDF5 dataset {array.name!r} in {file}"
+    if module == "zarr":
+        return f"Zarr array {getattr(array, 'path', '') or getattr(array, 'name', '')!r}"
+    if is_cupy_array(array):
+        return "CuPy array"
+    return "X"

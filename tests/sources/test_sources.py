@@ -1,0 +1,214 @@
+"""Data sources: every kind reads the same rows as the in-memory array; bad chunks are named; shuffling sees each row once."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from skdict.sources import (
+    ArraySource,
+    ChunkStream,
+    ShardedSource,
+    as_source,
+    chunks_in_random_order,
+    is_out_of_core,
+    prefetched,
+    shuffled_batches,
+)
+
+
+@pytest.fixture
+def X():
+    return np.random.default_rng(0).normal(size=(1000, 8)).astype(np.float32)
+
+
+@pytest.fixture
+def shard_folder(tmp_path, X):
+    for i, (a, b) in enumerate([(0, 300), (300, 600), (600, 1000)]):
+        np.save(tmp_path / f"part{i}.npy", X[a:b])
+    return tmp_path
+
+
+def _all_rows(source, block_rows=128):
+    return np.concatenate([chunk for _, chunk in source.chunks(block_rows)])
+
+
+def test_npy_path_is_memory_mapped_and_reads_the_same_rows(tmp_path, X):
+    np.save(tmp_path / "x.npy", X)
+    source = as_source(tmp_path / "x.npy")
+    assert isinstance(source.array, np.memmap)
+    assert (source.n_rows, source.n_features, source.dtype) == (1000, 8, np.float32)
+    np.testing.assert_array_equal(_all_rows(source), X)
+
+
+@pytest.mark.parametrize("form", ["folder", "glob", "list"])
+def test_shards_read_as_one_matrix(shard_folder, X, form):
+    data = {
+        "folder": shard_folder,
+        "glob": str(shard_folder / "part*.npy"),
+        "list": [shard_folder / f"part{i}.npy" for i in range(3)],
+    }[form]
+    source = as_source(data)
+    assert isinstance(source, ShardedSource) and source.n_rows == 1000
+    np.testing.assert_array_equal(_all_rows(source, 256), X)
+    np.testing.assert_array_equal(source.read(250, 700), X[250:700])  # crosses two shard boundaries
+    assert all(source.shard_of(a)[0] == source.shard_of(b - 1)[0] for a, b in source.block_bounds(256))
+
+
+def test_shards_of_different_widths_name_both(tmp_path, X):
+    np.save(tmp_path / "a.npy", X[:10])
+    np.save(tmp_path / "b.npy", X[:10, :5])
+    with pytest.raises(ValueError, match=r"b\.npy has 5 features per row, but .*a\.npy has 8"):
+        as_source(tmp_path)
+
+
+def test_nan_row_is_named_by_file_chunk_and_row(shard_folder, X):
+    bad = X[600:].copy()
+    bad[177, 3] = np.nan
+    np.save(shard_folder / "part2.npy", bad)
+    with pytest.raises(ValueError, match=r"part2\.npy: row 177 \(row 177 of chunk 0\) contains NaN"):
+        _all_rows(as_source(shard_folder), 1000)
+    source = ArraySource(np.concatenate([X[:600], bad]), name="acts")
+    with pytest.raises(ValueError, match=r"acts: row 777 \(row 77 of chunk 7\)"):
+        _all_rows(source, 100)
+
+
+def test_stream_chunks_are_checked_for_width_and_values(X):
+    with pytest.raises(ValueError, match=r"stream, chunk 2 has 7 features per row, but the data has 8"):
+        list(ChunkStream([X[:10], X[10:20], X[20:30, :7]]).chunks())
+    bad = X[:30].copy()
+    bad[25, 0] = np.inf
+    with pytest.raises(ValueError, match=r"stream: row 25 \(row 5 of chunk 2\)"):
+        list(ChunkStream(iter([bad[:10], bad[10:20], bad[20:30]])).chunks())
+
+
+def test_complex_chunk_is_refused(X):
+    with pytest.raises(ValueError, match="complex or non-numeric"):
+        list(ChunkStream([X[:4].astype(np.complex64)]).chunks())
+
+
+def test_generator_is_one_pass_and_a_list_is_reiterable(X):
+    generator = (X[i : i + 100] for i in range(0, 1000, 100))
+    stream = as_source(generator)
+    assert not stream.reiterable
+    np.testing.assert_array_equal(_all_rows(stream), X)  # the first chunk, used to learn the width, is not lost
+    with pytest.raises(RuntimeError, match="one-pass iterator"):
+        _all_rows(stream)
+    listed = as_source([X[:500], X[500:]])
+    assert listed.reiterable
+    np.testing.assert_array_equal(_all_rows(listed), _all_rows(listed))
+
+
+def test_empty_stream_and_non_2d_inputs_are_refused(X):
+    with pytest.raises(ValueError, match="yielded no chunk"):
+        as_source(iter([]))
+    with pytest.raises(ValueError, match=r"must be 2-D .*Reshape"):
+        as_source(X.reshape(10, 100, 8))
+
+
+def test_integer_data_is_read_as_float64():
+    source = as_source(np.arange(12).reshape(4, 3))
+    assert source.dtype == np.float64
+    assert _all_rows(source).dtype == np.float64
+
+
+def test_what_counts_as_out_of_core(tmp_path, X):
+    np.save(tmp_path / "x.npy", X)
+    assert is_out_of_core(str(tmp_path / "x.npy"))
+    assert is_out_of_core(np.load(tmp_path / "x.npy", mmap_mode="r"))
+    assert is_out_of_core(iter([X]))
+    assert is_out_of_core([X[:5], X[5:]])
+    assert not is_out_of_core(X)
+    assert not is_out_of_core(X.tolist())  # a list of rows is an in-memory array-like
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n_rows=st.integers(1, 300),
+    block_rows=st.integers(1, 64),
+    batch_size=st.integers(1, 50),
+    buffer_rows=st.integers(1, 200),
+    seed=st.integers(0, 2**16),
+)
+def test_block_shuffling_uses_every_row_once_per_epoch(n_rows, block_rows, batch_size, buffer_rows, seed):
+    X = np.arange(n_rows, dtype=np.float64).reshape(-1, 1) * np.ones((1, 2))
+    rng = np.random.RandomState(seed)
+    batches = list(shuffled_batches(chunks_in_random_order(as_source(X), block_rows, rng), batch_size, buffer_rows, rng))
+    sizes = [b.shape[0] for b in batches]
+    assert all(size == batch_size for size in sizes[:-1]) and 0 < sizes[-1] <= batch_size
+    np.testing.assert_array_equal(np.sort(np.concatenate(batches)[:, 0]), np.arange(n_rows))
+
+
+def test_a_buffer_of_several_blocks_mixes_rows_across_blocks():
+    X = np.arange(4096, dtype=np.float64).reshape(-1, 1)
+    rng = np.random.RandomState(0)
+    first = next(shuffled_batches(chunks_in_random_order(as_source(X), 64, rng), 256, 2048, rng))
+    blocks = np.unique(first[:, 0] // 64)
+    assert blocks.size >= 16  # 256 rows drawn from a buffer of 32 blocks, not from one or two blocks
+
+
+def test_prefetched_yields_in_order_and_reraises_where_consumed():
+    assert list(prefetched(iter(range(10)), depth=3)) == list(range(10))
+
+    def failing():
+        yield 1
+        raise OSError("disk gone")
+
+    items = prefetched(failing())
+    assert next(items) == 1
+    with pytest.raises(OSError, match="disk gone"):
+        next(items)
+
+
+def test_prefetched_stops_its_thread_when_the_consumer_leaves():
+    with prefetched(iter(range(10**9)), depth=2) as items:
+        assert next(items) == 0
+    assert not items._thread.is_alive()
+
+
+def test_dlpack_array_is_taken_zero_copy(X):
+    class Foreign:  # what a torch CPU tensor offers
+        def __init__(self, array):
+            self._array = array
+
+        def __dlpack__(self, **kwargs):
+            return self._array.__dlpack__(**kwargs)
+
+        def __dlpack_device__(self):
+            return self._array.__dlpack_device__()
+
+    source = as_source(Foreign(X))
+    assert np.shares_memory(source.array, X)
+    np.testing.assert_array_equal(_all_rows(source), X)
+
+
+def test_dask_array_is_read_by_row_chunks(X):
+    da = pytest.importorskip("dask.array")
+    source = as_source(da.from_array(X, chunks=(250, 8)))
+    assert source.natural_rows == 250
+    assert source.block_bounds(300) == [(0, 250), (250, 500), (500, 750), (750, 1000)]
+    np.testing.assert_array_equal(_all_rows(source, 300), X)
+
+
+def test_hdf5_dataset_reads_aligned_to_its_chunks(tmp_path, X):
+    h5py = pytest.importorskip("h5py")
+    with h5py.File(tmp_path / "acts.h5", "w") as f:
+        f.create_dataset("layer3", data=X, chunks=(100, 8))
+    with h5py.File(tmp_path / "acts.h5", "r") as f:
+        source = as_source(f["layer3"])
+        assert source.natural_rows == 100 and "layer3" in source.name
+        np.testing.assert_array_equal(_all_rows(source, 250), X)
+
+
+def test_zarr_array(X, tmp_path):
+    zarr = pytest.importorskip("zarr")
+    z = zarr.open(str(tmp_path / "acts.zarr"), mode="w", shape=X.shape, chunks=(128, 8), dtype="f4")
+    z[:] = X
+    source = as_source(z)
+    assert source.natural_rows == 128
+    np.testing.assert_array_equal(_all_rows(source, 128), X)
+
+
+def test_not_a_source():
+    with pytest.raises(TypeError, match="not a data source"):
+        as_source(3.5)
