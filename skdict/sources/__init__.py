@@ -7,9 +7,9 @@ turn a source into minibatches by block shuffling, and :class:`prefetched` reads
 ahead on a background thread.
 """
 
-from skdict.sources._arrays import ArraySource, DaskSource, ShardedSource, npy_source
+from skdict.sources._arrays import ArraySource, DaskSource, PairedSource, ShardedSource, npy_source
 from skdict.sources._base import DataSource, RowRangeSource, check_chunk
-from skdict.sources._batches import chunks_in_random_order, prefetched, shuffled_batches
+from skdict.sources._batches import chunks_in_random_order, prefetched, sample_rows, shuffled_batches
 from skdict.sources._dispatch import as_source, from_dlpack, is_foreign_dlpack, is_out_of_core
 from skdict.sources._stream import ChunkStream
 
@@ -18,6 +18,7 @@ __all__ = [
     "ChunkStream",
     "DaskSource",
     "DataSource",
+    "PairedSource",
     "RowRangeSource",
     "ShardedSource",
     "as_source",
@@ -28,5 +29,6 @@ __all__ = [
     "is_out_of_core",
     "npy_source",
     "prefetched",
+    "sample_rows",
     "shuffled_batches",
 ]

@@ -165,3 +165,34 @@ def _describe(array):
     if is_cupy_array(array):
         return "CuPy array"
     return "X"
+
+
+class PairedSource(RowRangeSource):
+    """Two row-aligned sources read together: a transcoder's inputs ``X`` and targets ``Y``.
+
+    A read returns ``X``'s and ``Y``'s rows side by side, shape (rows, d_in + d_out), so that
+    block shuffling moves each input row with its target; :meth:`split` cuts them apart.
+    """
+
+    def __init__(self, inputs, targets):
+        if inputs.n_rows != targets.n_rows:
+            raise ValueError(
+                f"{inputs.name} has {inputs.n_rows} rows but the targets {targets.name} have {targets.n_rows}: "
+                "a transcoder needs one target row per input row."
+            )
+        self.inputs, self.targets = inputs, targets
+        self.name = f"{inputs.name} with targets {targets.name}"
+        self.n_rows = inputs.n_rows
+        self.n_inputs = inputs.n_features
+        self.n_features = inputs.n_features + targets.n_features
+        self.dtype = inputs.dtype
+        self.natural_rows = inputs.natural_rows
+
+    def _read(self, start, stop):
+        X = self.inputs.read(start, stop)
+        Y = self.targets.read(start, stop).astype(self.dtype, copy=False)
+        return np.concatenate([X, Y], axis=1)
+
+    def split(self, rows):
+        """``(X rows, Y rows)`` of an array read from this source."""
+        return rows[:, : self.n_inputs], rows[:, self.n_inputs :]

@@ -153,3 +153,46 @@ class prefetched:
     def __exit__(self, *exc):
         self.close()
         return False
+
+
+def sample_rows(source, size, rng, *, block_rows=4096):
+    """About ``size`` rows drawn from a source without reading all of it.
+
+    A row-addressable source gives ``size`` rows drawn uniformly from randomly chosen
+    blocks of ``block_rows`` rows (a few sequential reads, not ``size`` random ones);
+    when the source has at most ``size`` rows, all of them. A re-iterable stream gives its
+    first rows (up to ``size``): the sample of a stream is its beginning, which is
+    documented wherever it is used (initialisation statistics).
+
+    Returns
+    -------
+    rows : array of shape (min(size, n_rows), n_features)
+    """
+    if isinstance(source, RowRangeSource):
+        if source.n_rows <= size:
+            return source.read(0, source.n_rows)
+        bounds = source.block_bounds(block_rows)
+        picked, n_picked = [], 0
+        for index in rng.permutation(len(bounds)):
+            start, stop = bounds[index]
+            picked.append(source.read(start, stop, chunk_index=int(index)))
+            n_picked += stop - start
+            if n_picked >= 4 * size or n_picked >= source.n_rows:
+                break
+        rows = picked[0] if len(picked) == 1 else np.concatenate(picked, axis=0)
+        from skdict._array import get_namespace
+
+        xp = get_namespace(rows)
+        return rows[xp.asarray(np.sort(rng.choice(rows.shape[0], size=min(size, rows.shape[0]), replace=False)))]
+    if not source.reiterable:
+        raise ValueError(
+            f"{source.name} is a one-pass stream: statistics that need a sample before training cannot be drawn "
+            "from it. Pass a re-iterable source, or initialise with partial_fit on a first chunk."
+        )
+    taken, n_taken = [], 0
+    for _, chunk in source.chunks():
+        taken.append(chunk[: size - n_taken])
+        n_taken += taken[-1].shape[0]
+        if n_taken >= size:
+            break
+    return taken[0] if len(taken) == 1 else np.concatenate(taken, axis=0)

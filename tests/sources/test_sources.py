@@ -8,11 +8,13 @@ from hypothesis import strategies as st
 from skdict.sources import (
     ArraySource,
     ChunkStream,
+    PairedSource,
     ShardedSource,
     as_source,
     chunks_in_random_order,
     is_out_of_core,
     prefetched,
+    sample_rows,
     shuffled_batches,
 )
 
@@ -212,3 +214,32 @@ def test_zarr_array(X, tmp_path):
 def test_not_a_source():
     with pytest.raises(TypeError, match="not a data source"):
         as_source(3.5)
+
+
+def test_paired_source_moves_each_target_row_with_its_input(X):
+    Y = X[:, :3] * 2.0
+    paired = PairedSource(as_source(X), as_source(Y))
+    rng = np.random.RandomState(0)
+    for batch in shuffled_batches(chunks_in_random_order(paired, 64, rng), 100, 300, rng):
+        Xb, Yb = paired.split(batch)
+        np.testing.assert_array_equal(Yb, Xb[:, :3] * 2.0)
+    with pytest.raises(ValueError, match="one target row per input row"):
+        PairedSource(as_source(X), as_source(Y[:10]))
+
+
+def test_sample_rows_reads_a_few_blocks_and_draws_distinct_rows():
+    X = np.arange(100_000, dtype=np.float64).reshape(-1, 1)
+    source = as_source(X)
+    reads = []
+    original = source._read
+    source._read = lambda a, b: reads.append((a, b)) or original(a, b)
+    sample = sample_rows(source, 1000, np.random.RandomState(0), block_rows=1024)
+    assert sample.shape == (1000, 1) and np.unique(sample).size == 1000
+    assert len(reads) <= 4  # 4 x 1000 rows from blocks of 1024, not 1000 reads
+    np.testing.assert_array_equal(sample_rows(as_source(X[:10]), 1000, np.random.RandomState(0)), X[:10])
+
+
+def test_sample_of_a_stream_is_its_beginning_and_a_generator_is_refused(X):
+    np.testing.assert_array_equal(sample_rows(as_source([X[:300], X[300:]]), 500, None), X[:500])
+    with pytest.raises(ValueError, match="one-pass stream"):
+        sample_rows(as_source(iter([X])), 10, None)
