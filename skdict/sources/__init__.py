@@ -9,7 +9,13 @@ ahead on a background thread.
 
 from skdict.sources._arrays import ArraySource, DaskSource, PairedSource, ShardedSource, npy_source
 from skdict.sources._base import DataSource, RowRangeSource, check_chunk
-from skdict.sources._batches import chunks_in_random_order, prefetched, sample_rows, shuffled_batches
+from skdict.sources._batches import (
+    chunks_in_random_order,
+    epoch_batches,
+    prefetched,
+    sample_rows,
+    shuffled_batches,
+)
 from skdict.sources._dispatch import as_source, from_dlpack, is_foreign_dlpack, is_out_of_core
 from skdict.sources._stream import ChunkStream
 
@@ -24,6 +30,7 @@ __all__ = [
     "as_source",
     "check_chunk",
     "chunks_in_random_order",
+    "epoch_batches",
     "from_dlpack",
     "is_foreign_dlpack",
     "is_out_of_core",

@@ -196,3 +196,34 @@ def sample_rows(source, size, rng, *, block_rows=4096):
         if n_taken >= size:
             break
     return taken[0] if len(taken) == 1 else np.concatenate(taken, axis=0)
+
+
+def epoch_batches(source, batch_size, rng, *, buffer_rows, block_rows):
+    """The minibatches of one epoch over ``source``, every row once.
+
+    A row-addressable source of at most ``buffer_rows`` rows is read whole, in order, and
+    its rows drawn by ``rng.permutation(n_rows)`` -- exactly the order an in-memory array
+    gets from the training engine, so a small file trains to the same parameters as the
+    array it holds. A larger source, or a stream, is block-shuffled
+    (:func:`chunks_in_random_order`, :func:`shuffled_batches`).
+
+    Parameters
+    ----------
+    source : DataSource
+    batch_size : int
+    rng : numpy.random.RandomState
+    buffer_rows : int
+        Rows shuffled together (memory: ``buffer_rows * n_features`` elements, twice while a
+        buffer is cut into batches).
+    block_rows : int
+        Rows per sequential read.
+    """
+    if isinstance(source, RowRangeSource) and source.n_rows <= buffer_rows:
+        rows = source.read(0, source.n_rows)
+        from skdict._array import get_namespace
+
+        order = get_namespace(rows).asarray(rng.permutation(source.n_rows))
+        for start in range(0, source.n_rows, batch_size):
+            yield rows[order[start : start + batch_size]]
+        return
+    yield from shuffled_batches(chunks_in_random_order(source, block_rows, rng), batch_size, buffer_rows, rng)

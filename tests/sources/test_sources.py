@@ -12,6 +12,7 @@ from skdict.sources import (
     ShardedSource,
     as_source,
     chunks_in_random_order,
+    epoch_batches,
     is_out_of_core,
     prefetched,
     sample_rows,
@@ -243,3 +244,16 @@ def test_sample_of_a_stream_is_its_beginning_and_a_generator_is_refused(X):
     np.testing.assert_array_equal(sample_rows(as_source([X[:300], X[300:]]), 500, None), X[:500])
     with pytest.raises(ValueError, match="one-pass stream"):
         sample_rows(as_source(iter([X])), 10, None)
+
+
+def test_a_source_within_one_buffer_gets_the_in_memory_engine_order(tmp_path, X):
+    np.save(tmp_path / "x.npy", X)
+    batches = list(epoch_batches(as_source(tmp_path / "x.npy"), 64, np.random.RandomState(3), buffer_rows=1000, block_rows=128))
+    order = np.random.RandomState(3).permutation(1000)  # what the engine draws for an array
+    np.testing.assert_array_equal(np.concatenate(batches), X[order])
+    assert [b.shape[0] for b in batches] == [64] * 15 + [40]
+
+
+def test_a_larger_source_is_block_shuffled_once_through(X):
+    batches = list(epoch_batches(as_source(X), 64, np.random.RandomState(3), buffer_rows=256, block_rows=100))
+    np.testing.assert_array_equal(np.sort(np.concatenate(batches), axis=0), np.sort(X, axis=0))
