@@ -16,7 +16,7 @@ from scipy.optimize import linear_sum_assignment
 
 from skdict._array import get_namespace, to_numpy
 from skdict.metrics._dictionary import _unit_dictionaries
-from skdict.metrics._validation import _check_matrix
+from skdict.metrics._validation import _check_matrix, _max_exponent
 
 
 def _assign(similarity):
@@ -106,9 +106,15 @@ def _varying(codes):
 
 
 def _unit_centred_columns(codes):
-    """Columns centred and scaled to unit norm; constant columns become 0."""
+    """Columns centred and scaled to unit norm; constant columns become 0.
+
+    Each column is first multiplied by the power of two that brings its largest
+    :math:`|z|` into [0.5, 1) (exact; correlation is blind to scale), so its mean
+    and sum of squares cannot overflow or underflow at any finite scale.
+    """
     xp = get_namespace(codes)
     varying = _varying(codes)
+    codes = xp.ldexp(codes, -_max_exponent(codes, axis=0))
     centred = codes - xp.mean(codes, axis=0)
     norms = xp.sqrt(xp.sum(centred * centred, axis=0))
     return xp.where(varying, centred / xp.where(varying & (norms > 0), norms, 1), 0)

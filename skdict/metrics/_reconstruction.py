@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from skdict._array import get_namespace
-from skdict.metrics._validation import _check_matrix
+from skdict.metrics._validation import _check_matrix, _max_exponent
 
 
 def explained_variance(X, X_hat):
@@ -30,6 +30,20 @@ def explained_variance(X, X_hat):
     Returns
     -------
     ev : float
+
+    Raises
+    ------
+    ValueError
+        Shapes differ, fewer than 2 rows, NaN/inf, complex values, or all rows of ``X`` equal.
+
+    Notes
+    -----
+    Any dtype is accepted; float16 and integers are read as float64 (a float16
+    sum of squares overflows at 256). Both arrays are first multiplied by one
+    power of two (exact) that brings :math:`\max(|X|, |\hat X|)` into
+    :math:`[0.5, 1)`, and sums are accumulated in float64, so any finite input
+    gives a finite answer: float32 data near :math:`10^{38}` and subnormal
+    float64 data near :math:`10^{-310}` alike.
     """
     X = _check_matrix(X, "X")
     X_hat = _check_matrix(X_hat, "X_hat")
@@ -40,14 +54,24 @@ def explained_variance(X, X_hat):
             f"explained_variance needs at least 2 samples (rows) in X to measure its variance; got X.shape={X.shape}."
         )
     xp = get_namespace(X, X_hat)
+    # EV is a ratio, blind to a common scale: both arrays are multiplied by one power of two (exact)
+    # so that max(|X|, |X_hat|) is in [0.5, 1) and no square over- or underflows in the input's dtype.
+    exponent = -xp.maximum(_max_exponent(X), _max_exponent(X_hat))
+    X, X_hat = xp.ldexp(X, exponent), xp.ldexp(X_hat, exponent)
     residual = X - X_hat
     centred = X - xp.mean(X, axis=0, dtype=xp.float64)
     ss_res = xp.sum(residual * residual, dtype=xp.float64)
     ss_tot = xp.sum(centred * centred, dtype=xp.float64)
-    if bool(xp.all(X == X[0])) or float(ss_tot) == 0.0:
+    if bool(xp.all(X == X[0])):
         raise ValueError(
             "X has zero variance (all its rows are identical), so explained variance is undefined "
             "(its denominator is 0); pass data whose rows differ."
+        )
+    if float(ss_tot) == 0.0:
+        raise ValueError(
+            "The variance of X is too small relative to its largest value to be represented in float64 "
+            "(its rows differ by less than about 1e-150 times max |X|), so explained variance is undefined; "
+            "subtract the common value from X and X_hat first."
         )
     return float(1.0 - ss_res / ss_tot)
 

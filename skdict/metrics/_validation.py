@@ -5,6 +5,7 @@ from __future__ import annotations
 import scipy.sparse
 
 from skdict._array import get_namespace
+from skdict._validation import check_array_argument
 
 
 def _is_sparse(x):
@@ -14,6 +15,13 @@ def _is_sparse(x):
 
 def _check_matrix(x, name, *, min_rows=1, allow_sparse=False, floating=True):
     """Return ``x`` as a finite 2-D array of its own backend, or raise a ValueError naming ``name``.
+
+    The one place where the metrics convert their inputs. Dense input follows
+    :func:`skdict._validation.check_array_argument`: complex values raise, float32
+    and float64 are kept and every other dtype (float16 included) becomes float64,
+    so no metric accumulates in less than float32 (float16 sums of squares
+    overflow at 256). Integer and boolean input is kept as is when ``floating`` is
+    false (counting metrics).
 
     Parameters
     ----------
@@ -25,33 +33,48 @@ def _check_matrix(x, name, *, min_rows=1, allow_sparse=False, floating=True):
     allow_sparse : bool
         Accept SciPy/CuPy sparse input (returned in CSR format, unchanged otherwise).
     floating : bool
-        Cast non-floating dense input to float64.
+        Cast integer and boolean dense input to float64 too.
     """
-    if _is_sparse(x):
-        if not allow_sparse:
-            raise TypeError(f"{name} must be a dense array, got a sparse {type(x).__name__}; call .toarray() first.")
-        if x.ndim != 2:
-            raise ValueError(f"{name} must be 2-D, got shape {x.shape}.")
-        x = x.tocsr()
-        data = x.data
-    else:
-        xp = get_namespace(x)
-        x = xp.asarray(x)
-        if x.ndim != 2:
-            raise ValueError(
-                f"{name} must be a 2-D array of shape (n_rows, n_columns), got {x.ndim}-D with shape {x.shape}."
-            )
-        if floating and x.dtype.kind != "f":
-            x = x.astype(xp.float64)
-        data = x
+    if not _is_sparse(x):
+        dtype = getattr(x, "dtype", None)
+        keep = dtype if not floating and dtype is not None and dtype.kind in "biu" else None
+        x = check_array_argument(
+            x, name, shape=(None, None), shape_names=("n_rows", "n_columns"), dtype=keep, min_rows=min_rows
+        )
+        if x.shape[1] < 1:
+            raise ValueError(f"{name} needs at least 1 column, got shape {x.shape}.")
+        return x
+    if not allow_sparse:
+        raise TypeError(f"{name} must be a dense array, got a sparse {type(x).__name__}; call .toarray() first.")
+    if x.ndim != 2:
+        raise ValueError(f"{name} must be 2-D, got shape {x.shape}.")
+    x = x.tocsr()
     if x.shape[0] < min_rows:
         raise ValueError(f"{name} needs at least {min_rows} row(s), got shape {x.shape}.")
     if x.shape[1] < 1:
         raise ValueError(f"{name} needs at least 1 column, got shape {x.shape}.")
-    xp = get_namespace(data)
-    if data.dtype.kind in "fc" and not bool(xp.all(xp.isfinite(data))):
+    xp = get_namespace(x.data)
+    if x.data.dtype.kind == "c":
+        raise ValueError(f"{name} is complex ({x.dtype}); pass its real part ({name}.real) if that is what you mean.")
+    if x.data.dtype.kind == "f" and not bool(xp.all(xp.isfinite(x.data))):
         raise ValueError(f"{name} contains NaN or infinity; remove or impute those values first.")
     return x
+
+
+def _max_exponent(x, axis=None):
+    """The exponent :math:`e` of ``max |x|`` (per ``axis`` slice, or one): ``max |x|`` is in :math:`[2^{e-1}, 2^e)`.
+
+    ``ldexp(x, -e)`` multiplies by :math:`2^{-e}` exactly (no rounding, even
+    where :math:`2^{-e}` itself is not representable, as for subnormal data) and
+    brings ``max |x|`` into [0.5, 1), so sums of squares of the result neither
+    overflow (data near the dtype's largest value) nor underflow. A zero slice gets 0.
+
+    Returns
+    -------
+    e : int array, shape of ``max(|x|, axis, keepdims=True)``
+    """
+    xp = get_namespace(x)
+    return xp.frexp(xp.max(xp.abs(x), axis=axis, keepdims=axis is not None))[1]
 
 
 def _check_same_n_dims(a, b, name_a, name_b):
