@@ -5,16 +5,23 @@ from __future__ import annotations
 import math
 from numbers import Integral, Real
 
+import numpy as np
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from skdict._array import DEVICES, get_namespace
+from skdict._guards import DivergenceGuard, all_finite, warn_not_converged
 from skdict._progress import EpochProgress
 from skdict._validation import check_atoms
-from skdict.dictionary._base import BaseDictionaryLearner
+from skdict.dictionary._base import BaseDictionaryLearner, encode_in_blocks
 from skdict.dictionary.fista_dictionary import FISTADictionaryLearning
 from skdict.ops.adam import Adam
-from skdict.ops.fista import fista, lipschitz_constant, soft_threshold
+from skdict.ops.fista import lipschitz_constant, soft_threshold
+
+#: The target codes :math:`z^\star` are FISTA's, to this relative duality gap ...
+TARGET_TOL = 1e-6
+#: ... within at most this many iterations per sample (a ConvergenceWarning says when rows ran out).
+TARGET_MAX_ITER = 5000
 
 
 def lista_forward(X, params, *, positive=False):
@@ -122,6 +129,9 @@ class LISTA(BaseDictionaryLearner):
     tol : float, default=1e-4
         Stop when the epoch loss changed by at most ``tol`` relative.
     random_state : int, RandomState instance or None, default=None
+        Seeds the minibatch order (and the dictionary learned when ``dictionary``
+        is ``None``). Bitwise reproducible for a fixed thread count and backend
+        (see :ref:`reproducibility`).
     verbose : int, default=0
     device : {"auto", "cpu", "cuda"}, default="auto"
 
@@ -138,6 +148,23 @@ class LISTA(BaseDictionaryLearner):
     n_iter_ : int
     history_ : dict with key ``"loss"`` per epoch
     n_features_in_ : int
+
+    Raises
+    ------
+    skdict.exceptions.TrainingDivergedError
+        From ``fit``, when a minibatch loss turns non-finite or exceeds 100 times
+        the loss of all-zero codes (:class:`skdict._guards.DivergenceGuard`); the
+        weights of the last epoch start whose loss was sane are kept, so
+        ``transform`` stays finite. Lower ``learning_rate``.
+    ValueError
+        From ``fit``, when the lasso codes of ``X`` overflow (``X`` too large in
+        scale for its dtype).
+
+    Warns
+    -----
+    sklearn.exceptions.ConvergenceWarning
+        When ``max_iter`` epochs end before the loss changed by at most ``tol``,
+        or when target codes ran out of FISTA iterations.
     """
 
     _parameter_constraints: dict = {
@@ -189,6 +216,26 @@ class LISTA(BaseDictionaryLearner):
             return self.n_components
         return n_features if self.dictionary is None else len(self.dictionary)
 
+    def _target_codes(self, X, D):
+        r"""The lasso codes :math:`z^\star` of ``X`` on ``D`` to a relative duality gap of 1e-6, and a check that they are finite."""
+        learner = FISTADictionaryLearning(
+            alpha=self.alpha, positive_code=self.positive, code_max_iter=TARGET_MAX_ITER, code_tol=TARGET_TOL
+        )
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported below, as one clear error
+            targets, step = learner._code_step(X, D)
+        if not all_finite({"targets": targets}) or not np.isfinite(step.objective):
+            raise ValueError(
+                f"The lasso codes of X overflow {X.dtype} (max |X| = {float(get_namespace(X).max(abs(X))):.3g}): "
+                "rescale X (e.g. StandardScaler) before fitting LISTA."
+            )
+        if step.n_uncertified:
+            warn_not_converged(
+                self, f"the target codes of {step.n_uncertified} of {X.shape[0]} samples did not reach a relative "
+                f"duality gap of {TARGET_TOL:g} in {TARGET_MAX_ITER} FISTA iterations",
+                "rescale X or pass a better-conditioned dictionary", stacklevel=4,
+            )
+        return targets
+
     def _learn_dictionary(self, X):
         n_components = self._resolve_n_components(X.shape[1])
         if self.dictionary is not None:
@@ -204,7 +251,8 @@ class LISTA(BaseDictionaryLearner):
     def _initialize(self, X, D):
         xp = get_namespace(X)
         G = D @ D.T
-        L = lipschitz_constant(D, gram=G) or 1.0
+        with np.errstate(over="ignore", invalid="ignore"):
+            L = lipschitz_constant(D, gram=G) or 1.0
         n_components = D.shape[0]
         self.components_ = D
         self.input_weights_ = D.T / L
@@ -227,37 +275,70 @@ class LISTA(BaseDictionaryLearner):
         """
         self._validate_params()
         X = self._fit_input(X)
-        xp = get_namespace(X)
         rng = check_random_state(self.random_state)
         D = self._learn_dictionary(X)
-        G, L = self._initialize(X, D)
-        targets, _ = fista(X, D, self.alpha, positive=self.positive, max_iter=1000, tol=1e-6, gram=G, lipschitz=L)
-        params = self._params()
-        adam = Adam(params)
-        rates = dict.fromkeys(params, self.learning_rate)
+        self._initialize(X, D)
+        targets = self._target_codes(X, D)
         self.history_ = {"loss": []}
-        n_samples, previous = X.shape[0], math.inf
         self.n_iter_ = 0
         with EpochProgress(self.max_iter, enabled=self.verbose > 0, description=type(self).__name__) as progress:
-            for _ in range(self.max_iter):
-                order = xp.asarray(rng.permutation(n_samples))
+            converged = self._train(X, targets, rng, progress)
+        if not converged:
+            warn_not_converged(
+                self, f"max_iter={self.max_iter} epochs ended before the epoch loss changed by at most "
+                f"tol={self.tol:g} relative", "raise max_iter or tol", stacklevel=3,
+            )
+        return self
+
+    def _train(self, X, targets, rng, progress):
+        r"""Minibatch Adam epochs on the regression loss, guarded against divergence; returns whether ``tol`` was met.
+
+        Every minibatch loss (evaluated at the weights before its step) is checked
+        by a :class:`~skdict._guards.DivergenceGuard` against the loss of all-zero
+        codes, :math:`\frac{1}{2n}\sum_n\lVert z^\star_n\rVert^2`; the weights are
+        checkpointed at every epoch start, and the weights after the last step are
+        checked by one more loss on all of ``X``.
+        """
+        xp = get_namespace(X)
+        params = self._params()
+        adam, rates = Adam(params), dict.fromkeys(params, self.learning_rate)
+        guard = DivergenceGuard(
+            params, reference_loss=0.5 * float(xp.sum(targets * targets)) / X.shape[0], estimator=self,
+            fix=f"Lower learning_rate (now {self.learning_rate:g}).",
+        )
+        previous, converged = math.inf, False
+        with np.errstate(over="ignore", invalid="ignore"):  # the guard reports a non-finite loss itself
+            for epoch in range(1, self.max_iter + 1):
+                guard.checkpoint()
+                order = xp.asarray(rng.permutation(X.shape[0]))
                 loss_sum = 0.0
-                for start in range(0, n_samples, self.batch_size):
+                for start in range(0, X.shape[0], self.batch_size):
                     rows = order[start : start + self.batch_size]
-                    Xb, error = X[rows], None
-                    codes, pre, layer_codes = lista_forward(Xb, params, positive=self.positive)
+                    codes, pre, layer_codes = lista_forward(X[rows], params, positive=self.positive)
                     error = codes - targets[rows]
-                    loss_sum += 0.5 * float(xp.sum(error * error))
-                    grads = lista_backward(Xb, params, pre, layer_codes, error / Xb.shape[0], positive=self.positive)
+                    batch_loss = 0.5 * float(xp.sum(error * error))
+                    guard.check(batch_loss / rows.shape[0], f"epoch {epoch}, sample {start}")
+                    loss_sum += batch_loss
+                    grads = lista_backward(X[rows], params, pre, layer_codes, error / rows.shape[0], positive=self.positive)
                     adam.step(params, grads, rates)
-                loss = loss_sum / n_samples
+                loss = loss_sum / X.shape[0]
                 self.history_["loss"].append(loss)
                 self.n_iter_ += 1
                 progress.update({"loss": loss})
-                if abs(previous - loss) <= self.tol * abs(loss):
+                converged = abs(previous - loss) <= self.tol * abs(loss)
+                if converged:
                     break
                 previous = loss
-        return self
+            guard.checkpoint()
+            error = self._encode(X)[0] - targets
+            guard.check(0.5 * float(xp.sum(error * error)) / X.shape[0], "the end of fit")
+        return converged
 
     def _encode(self, X):
-        return lista_forward(X, self._params(), positive=self.positive)[0]
+        def encode_block(rows):
+            return lista_forward(X[rows], self._params(), positive=self.positive)[0], 0
+
+        return encode_in_blocks(X, self.components_.shape[0], encode_block)
+
+    def _budget_fix(self):  # pragma: no cover - a forward pass has no iteration budget
+        return "", ""

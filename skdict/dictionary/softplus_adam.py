@@ -8,14 +8,20 @@ from numbers import Integral, Real
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
+import numpy as np
+
 from skdict._array import DEVICES, get_namespace
+from skdict._guards import DivergenceGuard, warn_not_converged
 from skdict._progress import EpochProgress
-from skdict.dictionary._base import BaseDictionaryLearner
+from skdict.dictionary._base import BaseDictionaryLearner, encode_in_blocks
+from skdict.exceptions import TrainingDivergedError
 from skdict.ops.adam import Adam
 from skdict.ops.atoms import normalize_rows, remove_parallel_component
 
 #: Initial pre-softplus code, softplus(-3) ~ 0.049: small positive codes everywhere.
 _INITIAL_PRE_CODE = -3.0
+#: The fit's parameters (codes and atoms) are checkpointed for the divergence guard every this many steps.
+CHECKPOINT_EVERY = 10
 
 
 def softplus(V):
@@ -28,6 +34,13 @@ def sigmoid(V):
     """:math:`1 / (1 + e^{-v})` (the derivative of softplus), computed without overflow."""
     xp = get_namespace(V)
     return 0.5 * (xp.tanh(0.5 * V) + 1.0)
+
+
+def softplus_lasso_losses(X, Z, D, alpha):
+    r"""Per-sample loss :math:`\tfrac12\lVert x_n - z_n D\rVert^2 + \alpha \sum_j z_{nj}` of positive codes ``Z``, shape (n_samples,)."""
+    xp = get_namespace(X, Z, D)
+    residual = Z @ D - X
+    return 0.5 * xp.sum(residual * residual, axis=1) + alpha * xp.sum(Z, axis=1)
 
 
 def softplus_lasso_loss_and_grads(X, pre_codes, D, alpha):
@@ -72,6 +85,11 @@ class SoftplusAdamDictionaryLearning(BaseDictionaryLearner):
     :math:`D` fixed, from the same start (:math:`\tilde z = -3`), for
     ``transform_max_iter`` steps, so it is deterministic and per sample.
 
+    ``transform`` works on a block of rows at a time
+    (:data:`skdict.dictionary._base.CODE_BLOCK_ELEMENTS`): its memory beyond the
+    output is O(block x ``n_components``), and a sample's codes do not depend on
+    the other samples of the call.
+
     Parameters
     ----------
     n_components : int or None, default=None
@@ -84,11 +102,15 @@ class SoftplusAdamDictionaryLearning(BaseDictionaryLearner):
         Adam steps in ``fit`` (full batch; slow to converge, it is a baseline).
     tol : float, default=1e-6
         Stop when the loss changed by at most ``tol`` relative over one step.
+        In ``transform``, a sample whose own loss still changed by more than
+        ``tol`` relative at its last step is counted as not converged.
     transform_max_iter : int, default=300
-        Adam steps on the codes in ``transform``.
+        Adam steps on the codes in ``transform`` (all of them are run).
     dict_init : array-like of shape (n_components, n_features) or None
         Initial atoms (rescaled to unit norm); ``None``: random rows of ``X``.
     random_state : int, RandomState instance or None, default=None
+        Seeds the initial dictionary. Bitwise reproducible for a fixed thread
+        count and backend (see :ref:`reproducibility`).
     verbose : int, default=0
     device : {"auto", "cpu", "cuda"}, default="auto"
 
@@ -98,6 +120,24 @@ class SoftplusAdamDictionaryLearning(BaseDictionaryLearner):
     n_iter_ : int
     history_ : dict with key ``"loss"`` (mean per-sample loss per step)
     n_features_in_ : int
+
+    Raises
+    ------
+    skdict.exceptions.TrainingDivergedError
+        From ``fit``, when the loss turns non-finite or exceeds 100 times the loss
+        of all-zero codes, :math:`\frac{1}{2n}\sum_n\lVert x_n\rVert^2`
+        (:class:`skdict._guards.DivergenceGuard`, checked every step); the atoms of
+        the last checkpoint (every 10 steps) with a sane loss are kept as
+        ``components_``. Lower ``learning_rate``.
+
+    Warns
+    -----
+    sklearn.exceptions.ConvergenceWarning
+        ``fit``: ``max_iter`` steps ended before the loss changed by at most
+        ``tol``. ``transform``/``score``: samples whose loss still changed by more
+        than ``tol`` at the last of ``transform_max_iter`` steps (Adam with a
+        constant step settles slowly: this baseline usually needs more steps
+        than the default for ``tol=1e-6``).
     """
 
     _parameter_constraints: dict = {
@@ -138,31 +178,65 @@ class SoftplusAdamDictionaryLearning(BaseDictionaryLearner):
         self.verbose = verbose
         self.device = device
 
-    def _optimise(self, X, D, n_steps, *, learn_dictionary, progress=None):
-        """Adam on the pre-codes (and the atoms when ``learn_dictionary``); returns (pre_codes, D, steps run)."""
+    def _fit_steps(self, X, params, progress):
+        """Full-batch Adam on the pre-codes and atoms, guarded; returns (steps run, whether ``tol`` was met).
+
+        Each step's loss (at the parameters before the step) is checked by a
+        :class:`~skdict._guards.DivergenceGuard` against the loss of all-zero codes;
+        the parameters are checkpointed every :data:`CHECKPOINT_EVERY` steps.
+        """
         xp = get_namespace(X)
-        params = {"pre_codes": xp.full((X.shape[0], D.shape[0]), _INITIAL_PRE_CODE, dtype=X.dtype)}
-        if learn_dictionary:
-            params["D"] = D
         adam = Adam(params)
         rates = {"pre_codes": self.learning_rate, "D": self.learning_rate / 10}
-        previous, n_run = math.inf, 0
-        for _ in range(n_steps):
-            loss, grad_codes, grad_D = softplus_lasso_loss_and_grads(X, params["pre_codes"], params.get("D", D), self.alpha)
-            n_run += 1
-            grads = {"pre_codes": grad_codes}
-            if learn_dictionary:
-                grads["D"] = remove_parallel_component(grad_D / X.shape[0], params["D"])
+        guard = DivergenceGuard(
+            params, reference_loss=0.5 * float(xp.sum(X * X)) / X.shape[0], estimator=self,
+            fix=f"Lower learning_rate (now {self.learning_rate:g}).",
+        )
+        previous = math.inf
+        for step in range(self.max_iter):
+            if step % CHECKPOINT_EVERY == 0:
+                guard.checkpoint()
+            loss, grad_codes, grad_D = softplus_lasso_loss_and_grads(X, params["pre_codes"], params["D"], self.alpha)
+            mean_loss = loss / X.shape[0]
+            guard.check(mean_loss, f"step {step + 1}")
+            grads = {"pre_codes": grad_codes, "D": remove_parallel_component(grad_D / X.shape[0], params["D"])}
             adam.step(params, grads, rates)
-            if learn_dictionary:
-                normalize_rows(params["D"], out=params["D"])
-                mean_loss = loss / X.shape[0]
-                self.history_["loss"].append(mean_loss)
-                progress.update({"loss": mean_loss})
-                if abs(previous - mean_loss) <= self.tol * abs(mean_loss):
-                    break
-                previous = mean_loss
-        return params["pre_codes"], params.get("D", D), n_run
+            normalize_rows(params["D"], out=params["D"])
+            self.history_["loss"].append(mean_loss)
+            progress.update({"loss": mean_loss})
+            if abs(previous - mean_loss) <= self.tol * abs(mean_loss):
+                return step + 1, True
+            previous = mean_loss
+        guard.checkpoint()
+        guard.check(float(xp.mean(softplus_lasso_losses(X, softplus(params["pre_codes"]), params["D"], self.alpha))),
+                    "the end of fit")
+        return self.max_iter, False
+
+    def _encode_block(self, X):
+        """Adam on the pre-codes of ``X`` with the atoms fixed; returns (codes, rows whose loss still moved by > tol)."""
+        xp = get_namespace(X)
+        D = self.components_
+        params = {"pre_codes": xp.full((X.shape[0], D.shape[0]), _INITIAL_PRE_CODE, dtype=X.dtype)}
+        adam = Adam(params)
+        rates = {"pre_codes": self.learning_rate}
+        for step in range(1, self.transform_max_iter + 1):
+            _, grad_codes, _ = softplus_lasso_loss_and_grads(X, params["pre_codes"], D, self.alpha)
+            if step == self.transform_max_iter:
+                previous = softplus(params["pre_codes"])
+            adam.step(params, {"pre_codes": grad_codes}, rates)
+        codes = softplus(params["pre_codes"])
+        before, after = (softplus_lasso_losses(X, Z, D, self.alpha) for Z in (previous, codes))
+        return codes, int(xp.sum(xp.abs(before - after) > self.tol * xp.abs(after)))
+
+    def _encode(self, X):
+        return encode_in_blocks(X, self.components_.shape[0], lambda rows: self._encode_block(X[rows]))
+
+    def _budget_fix(self):
+        return (
+            f"their loss still changed by more than tol={self.tol:g} relative at the last of "
+            f"transform_max_iter={self.transform_max_iter} Adam steps",
+            "raise transform_max_iter or tol",
+        )
 
     def fit(self, X, y=None):
         """Learn codes and atoms of ``X`` jointly by Adam.
@@ -178,14 +252,22 @@ class SoftplusAdamDictionaryLearning(BaseDictionaryLearner):
         """
         self._validate_params()
         X = self._fit_input(X)
+        xp = get_namespace(X)
         rng = check_random_state(self.random_state)
         D = self._initial_dictionary(X, self._resolve_n_components(X.shape[1]), rng)
+        params = {"pre_codes": xp.full((X.shape[0], D.shape[0]), _INITIAL_PRE_CODE, dtype=X.dtype), "D": D}
         self.history_ = {"loss": []}
-        with EpochProgress(self.max_iter, enabled=self.verbose > 0, description=type(self).__name__) as progress:
-            _, D, self.n_iter_ = self._optimise(X, D, self.max_iter, learn_dictionary=True, progress=progress)
-        self.components_ = D
+        try:
+            with EpochProgress(self.max_iter, enabled=self.verbose > 0, description=type(self).__name__) as progress:
+                with np.errstate(over="ignore", invalid="ignore"):  # the guard reports a non-finite loss itself
+                    self.n_iter_, converged = self._fit_steps(X, params, progress)
+        except TrainingDivergedError:
+            self.components_, self.n_iter_ = params["D"], len(self.history_["loss"])  # the restored, sane atoms
+            raise
+        self.components_ = params["D"]
+        if not converged:
+            warn_not_converged(
+                self, f"max_iter={self.max_iter} steps ended before the loss changed by at most tol={self.tol:g} "
+                "relative", "raise max_iter or tol", stacklevel=3,
+            )
         return self
-
-    def _encode(self, X):
-        pre_codes, _, _ = self._optimise(X, self.components_, self.transform_max_iter, learn_dictionary=False)
-        return softplus(pre_codes)
