@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from numbers import Integral
 
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from skdict._array import get_namespace
-from skdict.ops.matching_pursuit import matching_pursuit, matching_pursuit_backward, unit_gram
+from skdict.ops.matching_pursuit import (
+    SELECTIONS,
+    matching_pursuit,
+    matching_pursuit_backward,
+    resolve_selection,
+    unit_gram,
+)
 from skdict.sae._base import BaseSparseAutoencoder
 from skdict.sae._step import StepResult
 from skdict.sae.topk import resolve_k
@@ -18,21 +24,31 @@ class MPSAE(BaseSparseAutoencoder):
 
     With unit atoms :math:`d_j` (rows of ``components_``) and the pre-bias
     :math:`b_{pre}`, the residual starts at :math:`r^0 = x - b_{pre}` and each of
-    ``k`` steps chooses :math:`j = \\arg\\max_j |d_j^\\top r|`, adds
+    ``k`` steps chooses :math:`j = \\arg\\max_j d_j^\\top r`, adds
     :math:`z_j \\mathrel{+}= d_j^\\top r` and removes :math:`r \\leftarrow r -
-    (d_j^\\top r)\\, d_j`; the reconstruction is :math:`\\hat x = b_{pre} + z D`.
+    (d_j^\\top r)\\, d_j`; the reconstruction is :math:`\\hat x = b_{pre} + z D`
+    (Algorithm 1 of the MP-SAE paper).
     Encoder and decoder are one dictionary (tied). Training is minibatch Adam on
     :math:`\\tfrac{1}{2B}\\sum_n \\|x_n - \\hat x_n\\|^2`, differentiated through
     the unrolled pursuit with the choices held fixed
     (:func:`~skdict.ops.matching_pursuit.matching_pursuit_backward`).
 
-    Selection uses the absolute correlation by default: it is the choice that
-    removes the most energy, :math:`(d_j^\\top r)^2`, at every step, so the
-    residual norm is non-increasing in ``k`` and codes are signed.
-    ``positive=True`` chooses the largest signed correlation and stops a sample
-    when none is positive, giving non-negative codes as the other SAEs do.
+    Every step removes :math:`(d_j^\\top r)^2` from :math:`\\|r\\|^2`, so whatever the
+    rule the residual norm never grows with the steps (nor with an inference ``k``).
+    The rules differ in what they pick:
 
-    ``k`` is read at inference, so ``set_params(k=...)`` after ``fit`` changes
+    - ``selection="signed"`` (default): :math:`\\arg\\max_j d_j^\\top r`, the paper's
+      Algorithm 1 (as in overcomplete's ``MpSAE``). Codes are positive while some
+      correlation is positive; when none is, the least negative atom is taken and
+      its code is negative (a small step: it removes the least energy).
+    - ``selection="absolute"``: :math:`\\arg\\max_j |d_j^\\top r|`, classical matching
+      pursuit (Mallat & Zhang, 1993), the largest decrease of :math:`\\|r\\|^2` at
+      every step; codes of either sign, an atom and its negative are one feature.
+    - ``positive=True`` (with ``"signed"``): non-negative codes, as the other SAEs
+      give and SAELens's ``MatchingPursuitSAE`` (ReLU of the correlations): a sample
+      whose correlations are all :math:`\\le 0` stops, its remaining steps add nothing.
+
+    ``k``, ``selection`` and ``positive`` are read at inference, so ``set_params(k=...)`` after ``fit`` changes
     the number of pursuit steps of ``transform``/``predict``/``score``; the
     reconstruction error never grows with ``k``. ``k_`` keeps the training value.
     There is no transcoder form (``fit(X, Y)`` with a 2-D ``Y`` raises): codes
@@ -44,8 +60,12 @@ class MPSAE(BaseSparseAutoencoder):
         Number of atoms :math:`m`; ``None`` means ``8 * n_features``.
     k : int or None, default=None
         Pursuit steps per sample; ``None`` means ``min(32, n_components)``.
+    selection : {"signed", "absolute"}, default="signed"
+        Which correlation picks the atom at each step: the signed one (the MP-SAE
+        paper's rule) or its absolute value (classical MP), see above.
     positive : bool, default=False
-        Non-negative codes (signed selection with early stop), see above.
+        Non-negative codes: stop a sample once no correlation is positive.
+        Needs ``selection="signed"``.
     learning_rate : float, default=1e-3
         Adam's step size :math:`\\eta`; :math:`b_{pre}` moves :math:`\\eta` times the data's RMS scale.
     batch_size : int, default=256
@@ -92,6 +112,7 @@ class MPSAE(BaseSparseAutoencoder):
     _parameter_constraints = {
         **BaseSparseAutoencoder._parameter_constraints,
         "k": [Interval(Integral, 1, None, closed="left"), None],
+        "selection": [StrOptions(set(SELECTIONS))],
         "positive": ["boolean"],
     }
     _parameter_names = ("components_", "decoder_bias_")
@@ -103,6 +124,7 @@ class MPSAE(BaseSparseAutoencoder):
         n_components=None,
         *,
         k=None,
+        selection="signed",
         positive=False,
         learning_rate=1e-3,
         batch_size=256,
@@ -135,10 +157,16 @@ class MPSAE(BaseSparseAutoencoder):
             random_state=random_state,
         )
         self.k = k
+        self.selection = selection
         self.positive = positive
 
     def _check_hyperparameters(self, n_components):
         self.k_ = resolve_k(self, n_components)
+        self._pursuit_rule()
+
+    def _pursuit_rule(self):
+        """The pursuit's keyword arguments, validated where they are read (``fit`` and inference)."""
+        return {"selection": resolve_selection(self.selection, self.positive), "positive": self.positive}
 
     def _init_encoder(self, xp, dtype, X, rng):
         """Tied: the encoder is the dictionary itself."""
@@ -147,11 +175,11 @@ class MPSAE(BaseSparseAutoencoder):
         xp = get_namespace(X)
         n_rows = X.shape[0]
         D = params["components_"]
-        trace = matching_pursuit(X - params["decoder_bias_"], D, self.k_, positive=self.positive)
+        trace = matching_pursuit(X - params["decoder_bias_"], D, self.k_, **self._pursuit_rule())
         residual = trace.residual  # x - x_hat
         squared_error = float(xp.sum(residual * residual))
         grad_D, grad_R = matching_pursuit_backward(trace, residual / n_rows)
-        active = trace.indices[trace.values != 0]
+        _, active = trace.active_pairs()  # distinct latents per sample, as the L0 of transform's codes
         return StepResult(
             loss=0.5 * squared_error / n_rows,
             squared_error=squared_error,
@@ -173,5 +201,5 @@ class MPSAE(BaseSparseAutoencoder):
     def _encode(self, params, X, state=None):
         k = resolve_k(self, params["components_"].shape[0])
         gram = None if state is None else state["gram"]
-        trace = matching_pursuit(X - params["decoder_bias_"], params["components_"], k, positive=self.positive, gram=gram)
+        trace = matching_pursuit(X - params["decoder_bias_"], params["components_"], k, gram=gram, **self._pursuit_rule())
         return trace.codes()
