@@ -167,16 +167,18 @@ def check_array_argument(value, name, *, ndim=2, shape=None, shape_names=None, l
     return array
 
 
-def check_codes(codes, n_components, *, like, name="X"):
-    """Validate codes given to ``inverse_transform``: finite, real, of shape (n_samples, n_components).
+def check_codes(codes, n_components, *, like=None, name="X"):
+    """Validate codes given to ``inverse_transform``: real, finite, of shape (n_samples, n_components).
 
     Parameters
     ----------
     codes : array-like of shape (n_samples, n_components), NumPy or CuPy
     n_components : int
         The model's number of latents (atoms).
-    like : array
+    like : array or None
         Usually the model's ``components_``: the result has its device and dtype.
+        ``None``: the codes keep their backend, float32/float64 are kept, other
+        dtypes become float64.
     name : str, default="X"
         The argument's name in messages (scikit-learn calls it ``X``).
 
@@ -186,12 +188,13 @@ def check_codes(codes, n_components, *, like, name="X"):
 
     Raises
     ------
+    TypeError
+        Sparse codes.
     ValueError
-        Complex codes, NaN/inf, not 2-D, or a second axis other than ``n_components``.
+        Complex codes, NaN/inf, not 2-D, no row, or a second axis other than ``n_components``.
     """
     return check_array_argument(
-        codes, f"{name} (the codes)", shape=(None, n_components), shape_names=("n_samples", "n_components"),
-        like=like, min_rows=0,
+        codes, f"{name} (the codes)", shape=(None, n_components), shape_names=("n_samples", "n_components"), like=like
     )
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from numbers import Integral, Real
+from typing import NamedTuple
 
 from skdict._array import get_namespace
 
@@ -35,6 +36,59 @@ _POWER_MAX_ITER = 500
 _POWER_TOL = 1e-6
 #: Power iteration gives a lower bound on L; the step uses L times this factor.
 _POWER_SAFETY = 1.02
+
+
+class LassoInfo(NamedTuple):
+    r"""How the rows of one lasso solve ended (``return_info=True`` of :func:`fista` and
+    :func:`~skdict.ops.working_set.working_set_fista`).
+
+    Attributes
+    ----------
+    n_iter : int
+        Iterations of the slowest row (what the functions return without ``return_info``).
+    iterations : int array of shape (n_samples,)
+        Iterations run by each row.
+    converged : bool array of shape (n_samples,)
+        Rows certified by their duality gap: :math:`P(z_n) - \mathcal{D}(\nu_n) \le \mathrm{tol}\, P(z_n)`.
+        The others stopped at ``max_iter``. (With ``tol=0`` only an exact optimum counts.)
+    relative_gap : float array of shape (n_samples,)
+        :math:`(P(z_n) - \mathcal{D}(\nu_n)) / P(z_n)` at the returned codes (0 where
+        :math:`P(z_n) = 0`): a bound on the relative suboptimality of each row's objective.
+    """
+
+    n_iter: int
+    iterations: object
+    converged: object
+    relative_gap: object
+
+    @property
+    def n_unconverged(self):
+        """Number of rows that stopped at ``max_iter`` without their certificate."""
+        return int((~self.converged).sum())
+
+    def unconverged_message(self, max_iter, tol, *, max_iter_name="max_iter", tol_name="tol"):
+        """What ran out, for :func:`skdict._guards.warn_not_converged`: rows, worst gap, the budget."""
+        worst = float(self.relative_gap[~self.converged].max())
+        return (
+            f"{self.n_unconverged} of {self.converged.shape[0]} rows stopped at {max_iter_name}={max_iter} "
+            f"iterations before their lasso duality gap reached {tol_name}={tol:g} times their objective "
+            f"(worst relative gap {worst:.3g})"
+        )
+
+    @classmethod
+    def concatenate(cls, parts):
+        """One info for the rows of ``parts`` in order (e.g. row blocks of one call)."""
+        xp = get_namespace(parts[0].converged)
+        return cls(
+            max(part.n_iter for part in parts),
+            *(xp.concatenate([getattr(part, name) for part in parts]) for name in ("iterations", "converged", "relative_gap")),
+        )
+
+
+def relative_gap(gap, primal):
+    """``gap / primal`` per row, 0 where the objective is 0 (then the gap is 0 too)."""
+    xp = get_namespace(gap, primal)
+    return xp.where(primal > 0, gap / xp.where(primal > 0, primal, 1), 0)
 
 
 def _float_dtype(xp, dtype):
@@ -210,6 +264,7 @@ def fista(
     restart=True,
     gram=None,
     lipschitz=None,
+    return_info=False,
 ):
     r"""Lasso codes of every row of ``X`` on the dictionary ``D`` by FISTA (or ISTA).
 
@@ -262,13 +317,17 @@ def fista(
         :math:`G = D D^\top`, to reuse across calls.
     lipschitz : float or None
         :math:`L`, to reuse across calls; default :func:`lipschitz_constant`.
+    return_info : bool, default=False
+        Return a :class:`LassoInfo` (per-row iterations, convergence and relative
+        gap) instead of ``n_iter``. Costs one gap evaluation for rows that end
+        at ``max_iter``; the codes are the same.
 
     Returns
     -------
     codes : array of shape (n_samples, n_components)
         Dense, with ``X``'s dtype (float32 or float64) and backend.
-    n_iter : int
-        Iterations run (by the slowest sample).
+    n_iter : int or LassoInfo
+        Iterations run (by the slowest sample); a :class:`LassoInfo` with ``return_info``.
     """
     _check_fista_arguments(X, D, alpha, max_iter, tol, init, gram, lipschitz)
     xp = get_namespace(X, D, init, gram)
@@ -280,10 +339,18 @@ def fista(
     n_samples, n_components = X.shape[0], D.shape[0]
     codes = xp.zeros((n_samples, n_components), dtype=dtype) if init is None else init.astype(dtype, copy=True)
     if L == 0.0 or n_samples == 0:  # zero dictionary: the smooth part is constant and z = 0 is optimal
-        return xp.zeros_like(codes), 0
+        info = trivial_info(xp, n_samples, dtype)
+        return xp.zeros_like(codes), (info if return_info else 0)
     problem = SharedGram(X, D, G, L, alpha, positive=positive)
-    codes, iterations = run_fista(problem, codes, max_iter=max_iter, tol=tol, momentum=momentum, restart=restart)
-    return codes, int(xp.max(iterations))
+    codes, info = run_fista(problem, codes, max_iter=max_iter, tol=tol, momentum=momentum, restart=restart)
+    return codes, (info if return_info else info.n_iter)
+
+
+def trivial_info(xp, n_samples, dtype):
+    """The :class:`LassoInfo` of rows solved exactly without iterating (zero codes are optimal)."""
+    return LassoInfo(
+        0, xp.zeros(n_samples, dtype=xp.int64), xp.ones(n_samples, dtype=bool), xp.zeros(n_samples, dtype=dtype)
+    )
 
 
 class SharedGram:
@@ -343,8 +410,10 @@ def run_fista(problem, z, *, max_iter, tol, momentum=True, restart=True):
     -------
     z : array of shape (n_rows, n_columns)
         The last iterate of every row.
-    iterations : int array of shape (n_rows,)
-        Iterations run by each row.
+    info : LassoInfo
+        Per row: iterations run, whether the gap certified it (``problem.gap``),
+        and its relative gap when it stopped (evaluated once more for rows that
+        ran out of budget between two checks).
     """
     xp = get_namespace(z)
     dtype = z.dtype
@@ -353,7 +422,9 @@ def run_fista(problem, z, *, max_iter, tol, momentum=True, restart=True):
     per_row_budget = hasattr(max_iter, "shape")
     iterations = max_iter.astype(xp.int64, copy=True) if per_row_budget else xp.full(n_rows, max_iter, dtype=xp.int64)
     budget = iterations.copy()
-    budget_ends = set(xp.unique(budget).tolist()) if per_row_budget else set()
+    budget_ends = set(xp.unique(budget).tolist()) if per_row_budget else {max_iter}
+    converged = xp.zeros(n_rows, dtype=bool)
+    gaps = xp.zeros(n_rows, dtype=dtype)
     tol_rows = tol if not hasattr(tol, "shape") else tol.astype(dtype, copy=True)
     check = hasattr(tol, "shape") or tol != 0
     # Working arrays hold the rows still iterating; `rows` maps them back into `codes`.
@@ -362,7 +433,7 @@ def run_fista(problem, z, *, max_iter, tol, momentum=True, restart=True):
     y = z.copy()
     t = xp.ones((n_rows, 1), dtype=dtype)
     z_new = xp.empty_like(z)
-    for n_iter in range(1, (max(budget_ends, default=0) if per_row_budget else max_iter) + 1):
+    for n_iter in range(1, max(budget_ends, default=0) + 1):
         problem.gradient_step(y, z_new)
         soft_threshold(z_new, problem.threshold, positive=problem.positive, out=z_new)
         change = z_new - z
@@ -382,23 +453,23 @@ def run_fista(problem, z, *, max_iter, tol, momentum=True, restart=True):
         check_gap = check and (n_iter == 1 or n_iter % _CHECK_EVERY == 0)
         if not check_gap and n_iter not in budget_ends:
             continue
-        if check_gap:
-            gap, primal = problem.gap(z)
-            done = gap <= tol_rows * primal
-            if n_iter in budget_ends:
-                done |= budget == n_iter
-        else:
-            done = budget == n_iter
+        gap, primal = problem.gap(z)
+        certified = gap <= tol_rows * primal
+        done = certified if check_gap else xp.zeros_like(certified)
+        if n_iter in budget_ends:
+            done |= budget == n_iter
         if bool(xp.any(done)):
             codes[rows[done]] = z[done]
             iterations[rows[done]] = n_iter
+            converged[rows[done]] = certified[done]
+            gaps[rows[done]] = relative_gap(gap[done], primal[done])
             keep = ~done
             if not bool(xp.any(keep)):
-                return codes, iterations
+                return codes, LassoInfo(int(xp.max(iterations)) if n_rows else 0, iterations, converged, gaps)
             rows, z, y, t, budget = rows[keep], z[keep], y[keep], t[keep], budget[keep]
             if hasattr(tol_rows, "shape"):
                 tol_rows = tol_rows[keep]
             problem.keep(keep)
             z_new = xp.empty_like(z)
-    codes[rows] = z
-    return codes, iterations
+    codes[rows] = z  # only reached with max_iter < 1 or no rows
+    return codes, LassoInfo(int(xp.max(iterations)) if n_rows else 0, iterations, converged, gaps)

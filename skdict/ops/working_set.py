@@ -31,13 +31,16 @@ from __future__ import annotations
 from skdict._array import get_namespace
 from skdict.ops.codes import CodeMatrix
 from skdict.ops.fista import (
+    LassoInfo,
     SharedGram,
     _check_fista_arguments,
     _float_dtype,
     fista,
     gap_from_correlation,
     lipschitz_constant,
+    relative_gap,
     run_fista,
+    trivial_info,
 )
 
 #: Atoms in a sample's first working set (beyond the support of a warm start).
@@ -160,6 +163,7 @@ def working_set_fista(
     lipschitz=None,
     initial_size=INITIAL_SIZE,
     dense_above=DENSE_ABOVE,
+    return_info=False,
 ):
     r"""Lasso codes of every row of ``X`` on ``D``, by FISTA on growing per-sample working sets.
 
@@ -194,14 +198,19 @@ def working_set_fista(
         Atoms in a first working set beyond a warm start's support.
     dense_above : float, default=1/8
         Largest working set, as a fraction of the atoms (1 allows all atoms).
+    return_info : bool, default=False
+        Return a :class:`~skdict.ops.fista.LassoInfo` instead of ``n_iter``: per
+        row, its iterations, whether its full duality gap certified it, and that
+        relative gap. The codes are the same.
 
     Returns
     -------
     codes : array of shape (n_samples, n_components)
         Every row with a certified relative duality gap ≤ ``tol``, unless it
         ran ``max_iter`` iterations.
-    n_iter : int
-        FISTA iterations of the slowest sample, over all its rounds.
+    n_iter : int or LassoInfo
+        FISTA iterations of the slowest sample, over all its rounds; a
+        :class:`~skdict.ops.fista.LassoInfo` with ``return_info``.
     """
     _check_fista_arguments(X, D, alpha, max_iter, tol, init, gram, lipschitz)
     if not initial_size >= 1:
@@ -215,11 +224,11 @@ def working_set_fista(
     plain = dict(positive=positive, tol=tol, momentum=momentum, restart=restart, gram=gram, lipschitz=lipschitz)
     first_size = int(size_classes(xp.asarray([initial_size]), n_components)[0])
     if tol == 0 or alpha == 0 or n_samples == 0 or first_size > dense_above * n_components:
-        return fista(X, D, alpha, max_iter=max_iter, init=init, **plain)
+        return fista(X, D, alpha, max_iter=max_iter, init=init, return_info=return_info, **plain)
     G = D @ D.T if gram is None else gram.astype(dtype, copy=False)
     L = lipschitz_constant(D, gram=G) if lipschitz is None else float(lipschitz)
     if L == 0.0:
-        return xp.zeros((n_samples, n_components), dtype=dtype), 0
+        return xp.zeros((n_samples, n_components), dtype=dtype), (trivial_info(xp, n_samples, dtype) if return_info else 0)
     C = X @ D.T
     squared_norms = xp.sum(X * X, axis=1)
     codes = xp.zeros((n_samples, n_components), dtype=dtype)
@@ -245,7 +254,7 @@ def working_set_fista(
                 if part is not None:
                     parts.append(part)
         active = _Rows.concatenate(parts, xp) if parts else None
-    return codes, solver.n_iter
+    return codes, (solver.info() if return_info else solver.n_iter)
 
 
 class _Solver:
@@ -255,7 +264,23 @@ class _Solver:
         self.X, self.D, self.G, self.L, self.C, self.squared_norms = X, D, G, L, C, squared_norms
         self.alpha, self.positive, self.tol, self.max_iter = alpha, positive, tol, max_iter
         self.momentum, self.restart, self.codes, self.n_iter = momentum, restart, codes, 0
-        self.xp = get_namespace(X)
+        self.xp = xp = get_namespace(X)
+        n_samples = X.shape[0]
+        self.iterations = xp.zeros(n_samples, dtype=xp.int64)
+        self.converged = xp.zeros(n_samples, dtype=bool)
+        self.relative_gap = xp.zeros(n_samples, dtype=X.dtype)
+
+    def info(self):
+        """The :class:`~skdict.ops.fista.LassoInfo` of the rows final so far (all of them after the call)."""
+        return LassoInfo(self.n_iter, self.iterations, self.converged, self.relative_gap)
+
+    def _finish(self, rows, codes, used, certified, gaps):
+        """Write final rows: their codes, iterations, certificate and relative gap."""
+        self.codes[rows] = codes
+        self.iterations[rows] = used
+        self.converged[rows] = certified
+        self.relative_gap[rows] = gaps
+        self.n_iter = max(self.n_iter, int(self.xp.max(used))) if used.shape[0] else self.n_iter
 
     def round(self, rows, size):
         """FISTA on the working sets of ``rows`` (all of one ``size``), then the full check."""
@@ -266,8 +291,9 @@ class _Solver:
         problem = GramBlocks(self.G, self.C[rows.rows], W, self.squared_norms[rows.rows], self.alpha, self.L,
                              positive=self.positive)
         budget = xp.minimum(self.max_iter - rows.used, rows.round_budget)
-        restricted, iterations = run_fista(problem, xp.take_along_axis(rows.codes, W, axis=1), max_iter=budget,
-                                           tol=rows.inner_tol, momentum=self.momentum, restart=self.restart)
+        restricted, inner = run_fista(problem, xp.take_along_axis(rows.codes, W, axis=1), max_iter=budget,
+                                      tol=rows.inner_tol, momentum=self.momentum, restart=self.restart)
+        iterations = inner.iterations
         codes = xp.zeros_like(rows.codes)
         codes[xp.arange(W.shape[0])[:, None], W] = restricted
         residual_product = CodeMatrix.from_row_pairs(W, restricted, self.D.shape[0]).dot(self.D)
@@ -294,8 +320,9 @@ class _Solver:
             correlation, squared_residual = residual @ self.D.T, xp.sum(residual * residual, axis=1)
         gap, primal = gap_from_correlation(squared_residual, correlation, codes, self.alpha, positive=self.positive)
         self.n_iter = max(self.n_iter, int(xp.max(used)))
-        final = (gap <= self.tol * primal) | (used >= self.max_iter)
-        self.codes[rows[final]] = codes[final]
+        certified = gap <= self.tol * primal
+        final = certified | (used >= self.max_iter)
+        self._finish(rows[final], codes[final], used[final], certified[final], relative_gap(gap[final], primal[final]))
         going = xp.flatnonzero(~final)
         if going.shape[0] == 0:
             return None
@@ -311,9 +338,7 @@ class _Solver:
 
     def finish_dense(self, rows):
         """Plain FISTA on all atoms, warm started, for rows whose working sets grew too large."""
-        xp = self.xp
         problem = SharedGram(self.X[rows.rows], self.D, self.G, self.L, self.alpha, positive=self.positive)
-        codes, iterations = run_fista(problem, rows.codes, max_iter=self.max_iter - rows.used, tol=self.tol,
-                                      momentum=self.momentum, restart=self.restart)
-        self.codes[rows.rows] = codes
-        self.n_iter = max(self.n_iter, int(xp.max(rows.used + iterations)))
+        codes, info = run_fista(problem, rows.codes, max_iter=self.max_iter - rows.used, tol=self.tol,
+                                momentum=self.momentum, restart=self.restart)
+        self._finish(rows.rows, codes, rows.used + info.iterations, info.converged, info.relative_gap)

@@ -274,8 +274,26 @@ def test_per_row_iteration_budgets_equal_separate_runs():
     G, L = D @ D.T, lipschitz_constant(D)
     budgets = np.array([1, 5, 30])
     problem_rows = fista_module.SharedGram(X, D, G, L, 0.05)
-    codes, iterations = fista_module.run_fista(problem_rows, np.zeros((3, D.shape[0])), max_iter=budgets, tol=0)
-    assert iterations.tolist() == budgets.tolist()
+    codes, info = fista_module.run_fista(problem_rows, np.zeros((3, D.shape[0])), max_iter=budgets, tol=0)
+    assert info.iterations.tolist() == budgets.tolist()
     for n, budget in enumerate(budgets):
         alone, _ = fista(X[n : n + 1], D, 0.05, max_iter=int(budget), tol=0, gram=G, lipschitz=L)
         np.testing.assert_allclose(codes[n], alone[0], rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("max_iter", [3, 1000])
+def test_return_info_reports_each_rows_certificate_and_keeps_the_codes(max_iter):
+    """LassoInfo: converged rows have gap <= tol * objective, the others report their true relative gap."""
+    X, D = problem(n_samples=12, seed=3)
+    tol = 1e-8
+    codes, n_iter = fista(X, D, 0.05, max_iter=max_iter, tol=tol)
+    same, info = fista(X, D, 0.05, max_iter=max_iter, tol=tol, return_info=True)
+    np.testing.assert_array_equal(same, codes)
+    assert info.n_iter == n_iter == int(info.iterations.max())
+    gap, primal = duality_gap(X, D, codes, 0.05)
+    np.testing.assert_allclose(info.relative_gap, gap / primal, rtol=1e-6, atol=1e-15)
+    np.testing.assert_array_equal(info.converged, gap <= tol * primal)
+    assert info.converged.all() == (max_iter == 1000)
+    assert (info.iterations[~info.converged] == max_iter).all()
+    if not info.converged.all():
+        assert f"{info.n_unconverged} of 12 rows stopped at max_iter={max_iter}" in info.unconverged_message(max_iter, tol)

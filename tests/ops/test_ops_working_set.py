@@ -238,3 +238,19 @@ def test_working_set_on_gpu_matches_numpy(positive):
     codes32, _ = working_set_fista(X32, D32, 0.03, positive=positive, tol=1e-4, max_iter=20_000, **GROWING)
     assert codes32.dtype == np.float32
     np.testing.assert_allclose(cupy.asnumpy(codes32), codes, atol=1e-3)
+
+
+@pytest.mark.parametrize("max_iter", [4, 5000])
+def test_return_info_matches_the_full_gap_of_the_returned_codes(max_iter):
+    """Working sets: the certificate and relative gap of every row, from the full duality gap."""
+    X, D = problem(n_samples=15, seed=4)
+    tol = 1e-7
+    codes, n_iter = working_set_fista(X, D, 0.1, max_iter=max_iter, tol=tol, **GROWING)
+    same, info = working_set_fista(X, D, 0.1, max_iter=max_iter, tol=tol, return_info=True, **GROWING)
+    np.testing.assert_array_equal(same, codes)
+    assert info.n_iter == n_iter
+    gap, primal = duality_gap(X, D, codes, 0.1)
+    np.testing.assert_allclose(info.relative_gap, gap / primal, rtol=1e-5, atol=1e-12)
+    assert info.converged.all() == (max_iter == 5000)
+    np.testing.assert_array_equal(info.converged, info.relative_gap <= tol)
+    assert (info.iterations[~info.converged] >= max_iter).all()
