@@ -4,36 +4,114 @@ from __future__ import annotations
 
 import math
 
-from numbers import Integral
+from numbers import Real
 
 from sklearn.utils._param_validation import Interval
 
 from skdict._array import get_namespace
 from skdict.ops.topk import batch_topk
 from skdict.sae._base import BaseSparseAutoencoder
+from skdict.sae._step import encode_centred
 from skdict.sae._topk_common import AuxKMixin
 from skdict.sae.topk import resolve_k
 
-#: Weight of the past in the running estimate of the inference threshold.
-THRESHOLD_MOMENTUM = 0.99
+#: Rows of the training data (evenly spaced, all of them when fewer) on which the
+#: inference threshold is estimated at the end of ``fit`` / ``partial_fit``.
+THRESHOLD_SAMPLE = 1 << 16
+#: Elements of one (rows x n_components) block of pre-activations while estimating it.
+_THRESHOLD_BLOCK = 1 << 22
+
+
+def batch_budget(k, n_rows):
+    """Active pairs a batch of ``n_rows`` shares: ``round(n_rows * k)``, at least 1 (``k`` may be fractional)."""
+    return max(1, int(round(k * n_rows)))
+
+
+def _spread_rows(n_rows, size):
+    """``min(size, n_rows)`` evenly spaced row indices (``None``: all rows), deterministic."""
+    if n_rows <= size:
+        return None
+    return [(i * n_rows) // size for i in range(size)]
+
+
+def _largest_entries(blocks, n):
+    """The ``n`` largest entries (unordered, fewer if there are fewer) over a stream of arrays.
+
+    Only a buffer of ``n`` values and one block are held at a time.
+    """
+    top = None
+    for block in blocks:
+        xp = get_namespace(block)
+        values = block.reshape(-1)
+        if top is not None and top.shape[0] == n:
+            values = values[values > xp.min(top)]
+        merged = values if top is None else xp.concatenate([top, values])
+        if merged.shape[0] > n:
+            merged = xp.partition(merged, merged.shape[0] - n)[merged.shape[0] - n :]
+        top = merged
+    return top
+
+
+def batch_threshold(blocks, n_keep):
+    """The threshold :math:`\theta` for which :math:`a > \theta` keeps the ``n_keep`` largest positive entries.
+
+    :math:`\theta` is the midpoint of the ``n_keep``-th and ``(n_keep + 1)``-th largest
+    entries of all the blocks (the widest margin between the kept and the rest, so
+    rounding in another evaluation of the same entries does not move the boundary),
+    and at least 0: only positive pre-activations fire, as in training.
+
+    Parameters
+    ----------
+    blocks : iterable of arrays
+        Pre-activations, e.g. row blocks of an (n_rows, n_components) matrix.
+    n_keep : int
+
+    Returns
+    -------
+    theta : float
+    """
+    top = _largest_entries(blocks, n_keep + 1)
+    if top is None or top.shape[0] <= n_keep:  # fewer entries than the budget: every positive one fires
+        return 0.0
+    xp = get_namespace(top)
+    lowest_two = xp.partition(top, 1)[:2]
+    return max(0.0, 0.5 * (float(lowest_two[0]) + float(lowest_two[1])))
 
 
 class BatchTopKSAE(AuxKMixin, BaseSparseAutoencoder):
     """Sparse autoencoder whose minibatch shares a budget of ``batch_size * k`` active latents.
 
-    In training, the :math:`B k` largest positive pre-activations of the whole
-    minibatch are kept, so a sample may use more or fewer than ``k`` latents. At
-    inference a single threshold :math:`\\theta` replaces the batch:
-    :math:`z = a\\,\\mathbb{1}[a > \\theta]`, where :math:`\\theta` is a running
-    average (momentum 0.99, kept in float64) of the smallest activation kept in each
-    training batch. Loss, AuxK, constraint and optimizer as in :class:`TopKSAE`.
+    In training, the :math:`\\mathrm{round}(B k)` (at least 1) largest positive
+    pre-activations of the whole minibatch are kept, so a sample may use more or
+    fewer than ``k`` latents; ``k`` is a mean and may be fractional (``k=0.5``: one
+    latent per two samples on average). At inference a single threshold
+    :math:`\\theta` replaces the batch: :math:`z = a\\,\\mathbb{1}[a > \\theta]`.
+
+    :math:`\\theta` is estimated once, at the *final* parameters, at the end of every
+    ``fit`` and ``partial_fit``: it is the training rule applied to the training rows
+    as one batch. On :data:`THRESHOLD_SAMPLE` evenly spaced rows of the data just
+    trained on (all of them when fewer), :math:`\\theta` is the midpoint between the
+    :math:`nk`-th and :math:`(nk+1)`-th largest pre-activations (and at least 0), so
+    that :math:`a > \\theta` keeps on average exactly ``k`` latents per sample on
+    those rows. The pre-activations are streamed in row blocks (never an
+    n_samples x n_components matrix). ``partial_fit`` estimates it from the chunk just
+    trained on, at the parameters after that chunk: a threshold carried over from
+    earlier chunks belongs to earlier parameters (the running average of per-batch
+    thresholds often used lags the parameters and leaves the inference L0 well below
+    ``k``); a small chunk gives a noisier estimate.
+
+    ``history_`` describes the training rule (the batch budget), ``transform`` the
+    threshold; on the training rows both keep the same number of latents, and the
+    same latents when one minibatch is the whole sample. Loss, AuxK, constraint and
+    optimizer as in :class:`TopKSAE`.
 
     Parameters
     ----------
     n_components : int or None, default=None
         Number of latents; ``None`` means ``8 * n_features``.
-    k : int or None, default=None
-        Mean active latents per sample; ``None`` means ``min(32, n_components)``.
+    k : float or None, default=None
+        Mean active latents per sample, > 0 (fractional values allowed);
+        ``None`` means ``min(32, n_components)``.
     k_aux : int or None, default=None
         Dead latents used by AuxK per sample; ``None`` means ``n_targets // 2``.
     aux_coef : float, default=1/32
@@ -73,8 +151,8 @@ class BatchTopKSAE(AuxKMixin, BaseSparseAutoencoder):
     input_center_ : array of shape (n_features,) or None
         Fixed centre subtracted from ``X`` by a transcoder (``None`` for an SAE).
     threshold_ : float
-        Inference threshold :math:`\\theta` (a Python float, i.e. float64).
-    k_ : int
+        Inference threshold :math:`\\theta` at the final parameters (a Python float, i.e. float64).
+    k_ : int or float
     is_transcoder_ : bool
     n_targets_ : int
     history_ : dict of lists
@@ -98,7 +176,7 @@ class BatchTopKSAE(AuxKMixin, BaseSparseAutoencoder):
     _parameter_constraints = {
         **BaseSparseAutoencoder._parameter_constraints,
         **AuxKMixin._auxk_constraints,
-        "k": [Interval(Integral, 1, None, closed="left"), None],
+        "k": [Interval(Real, 0, None, closed="neither"), None],
     }
 
     def __init__(
@@ -146,29 +224,26 @@ class BatchTopKSAE(AuxKMixin, BaseSparseAutoencoder):
         self.k_ = resolve_k(self, n_components)
 
     def _init_extra_parameters(self, xp, dtype, n_components, rng):
-        # the inference threshold is estimated from scratch by each new fit (not a trained parameter)
+        # estimated by each fit at its final parameters (not a trained parameter)
         self.threshold_ = None
-        self._batch_threshold = None
         return {}
 
     def _support(self, A, training):
         xp = get_namespace(A)
         if not training:
-            # no positive pre-activation was ever selected in training: nothing fires at inference either
+            # no threshold estimated yet (a fit that stopped early): nothing fires
             threshold = math.inf if self.threshold_ is None else self.threshold_
             return xp.nonzero(A > threshold)
-        rows, cols = batch_topk(A, self.k_ * A.shape[0])
-        values = A[rows, cols]
-        keep = values > 0
-        if bool(keep.any()):
-            self._batch_threshold = float(values[keep].min())
+        rows, cols = batch_topk(A, batch_budget(self.k_, A.shape[0]))
+        keep = A[rows, cols] > 0
         return rows[keep], cols[keep]
 
-    def _after_step(self, result):
-        if self._batch_threshold is None:
-            return
-        if self.threshold_ is None:
-            self.threshold_ = self._batch_threshold
-        else:
-            self.threshold_ = THRESHOLD_MOMENTUM * self.threshold_ + (1 - THRESHOLD_MOMENTUM) * self._batch_threshold
-        self._batch_threshold = None
+    def _after_fit(self, X, Y):
+        """Estimate :math:`\\theta` at the final parameters on (evenly spaced rows of) the data just trained on."""
+        xp = get_namespace(X)
+        rows = _spread_rows(X.shape[0], THRESHOLD_SAMPLE)
+        sample = X if rows is None else X[xp.asarray(rows)]
+        params, centre = self._params(), self._centre()
+        step = max(1, _THRESHOLD_BLOCK // self.components_.shape[0])
+        blocks = (encode_centred(params, sample[i : i + step] - centre) for i in range(0, sample.shape[0], step))
+        self.threshold_ = batch_threshold(blocks, batch_budget(self.k_, sample.shape[0]))

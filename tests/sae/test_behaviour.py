@@ -14,6 +14,10 @@ from skdict import BatchTopKSAE, JumpReLUSAE, MPSAE, ReLUSAE, TopKSAE, TrainingD
 from skdict.ops import codes as codes_module
 from skdict.sae._step import loss_and_grads
 
+#: These fits are deliberately short (a few epochs): running out of max_iter is expected here,
+#: not a finding. Other ConvergenceWarnings (a model worse than its mean) still show.
+pytestmark = pytest.mark.filterwarnings("ignore:.*epochs ran before early stopping:sklearn.exceptions.ConvergenceWarning")
+
 ALL = [TopKSAE, BatchTopKSAE, ReLUSAE, JumpReLUSAE, MPSAE]
 
 
@@ -106,7 +110,7 @@ def test_topk_uses_exactly_k_latents_and_batchtopk_k_on_average(digits):
     assert np.mean(np.count_nonzero(topk.transform(X), axis=1)) > 5.5
     batch = BatchTopKSAE(n_components=128, k=6, max_iter=5, random_state=0).fit(X)
     assert isinstance(batch.threshold_, float)
-    assert 3 < np.mean(np.count_nonzero(batch.transform(X), axis=1)) < 12
+    assert np.mean(np.count_nonzero(batch.transform(X), axis=1)) == pytest.approx(6, rel=0.1)
 
 
 def test_jumprelu_thresholds_stay_nonnegative_and_alpha_buys_sparsity(digits):
@@ -244,14 +248,12 @@ def test_warm_start_and_partial_fit_reread_k_but_reject_a_new_width():
         est.partial_fit(X)
 
 
-def test_batchtopk_warm_start_keeps_its_threshold_estimate():
+def test_batchtopk_warm_start_reestimates_its_threshold_at_the_final_parameters():
     X = gaussian(n=400)
     est = small(BatchTopKSAE, max_iter=2, warm_start=True).fit(X)
-    before = est.threshold_
     est.set_params(max_iter=1).fit(X)
-    assert before is not None and est.threshold_ is not None
-    # the estimate moves by an EMA step from where it was, not from scratch
-    assert abs(est.threshold_ - before) < 0.5 * abs(before)
+    # the threshold belongs to the parameters after the last fit: k latents per sample on X
+    assert np.mean(np.count_nonzero(est.transform(X), axis=1)) == pytest.approx(4)
 
 
 def test_integer_two_dimensional_y_is_rejected_as_labels(digits):
