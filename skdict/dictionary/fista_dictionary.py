@@ -29,6 +29,16 @@ AUTO_CODE_MAX_ITER = 1000
 AUTO_CODE_ITER_PER_ATOM = 4
 
 
+def check_no_overflow(step, X, estimator):
+    """Raise a ValueError naming ``X``'s scale when the objective of a code step overflowed ``X``'s dtype."""
+    if not math.isfinite(step.objective):
+        xp = get_namespace(X)
+        raise ValueError(
+            f"{type(estimator).__name__}: the lasso objective of X overflows {X.dtype} "
+            f"(max |X| = {float(xp.max(xp.abs(X))):.3g}); rescale X (e.g. StandardScaler) before fitting."
+        )
+
+
 def auto_code_max_iter(n_components):
     """The FISTA iteration cap of ``code_max_iter="auto"`` for a dictionary of ``n_components`` atoms."""
     return max(AUTO_CODE_MAX_ITER, AUTO_CODE_ITER_PER_ATOM * n_components)
@@ -232,7 +242,7 @@ class FISTADictionaryLearning(BaseDictionaryLearner):
     def _code_max_iter(self, n_components):
         return auto_code_max_iter(n_components) if self.code_max_iter == "auto" else self.code_max_iter
 
-    def _code_step(self, X, D, *, init=None, out=None):
+    def _code_step(self, X, D, *, init=None, out=None, estimator=None):
         r"""Lasso codes of ``X`` on ``D`` by working-set FISTA, a block of rows at a time, each row certified.
 
         Every block is warm-started from ``init`` (which may be ``out`` itself: a
@@ -244,6 +254,12 @@ class FISTADictionaryLearning(BaseDictionaryLearner):
         -------
         codes : array of shape (n_samples, n_components)
         step : CodeStep
+
+        Raises
+        ------
+        ValueError
+            When the objective overflows ``X``'s dtype (``estimator``, default this
+            learner, is named in the message).
         """
         xp = get_namespace(X)
         G = D @ D.T
@@ -263,7 +279,9 @@ class FISTADictionaryLearning(BaseDictionaryLearner):
             step.add(CodeStep(Xb.shape[0], float(xp.sum(primal)), int(xp.count_nonzero(codes)), uncertified))
             return codes, uncertified
 
-        codes, _ = encode_in_blocks(X, D.shape[0], encode_block, out=out)
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported below, as one clear error
+            codes, _ = encode_in_blocks(X, D.shape[0], encode_block, out=out)
+        check_no_overflow(step, X, estimator or self)
         return codes, step
 
     def _budget_fix(self):

@@ -10,7 +10,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from skdict._array import DEVICES, get_namespace
-from skdict._guards import DivergenceGuard, all_finite, warn_not_converged
+from skdict._guards import DivergenceGuard, warn_not_converged
 from skdict._progress import EpochProgress
 from skdict._validation import check_atoms
 from skdict.dictionary._base import BaseDictionaryLearner, encode_in_blocks
@@ -157,8 +157,8 @@ class LISTA(BaseDictionaryLearner):
         weights of the last epoch start whose loss was sane are kept, so
         ``transform`` stays finite. Lower ``learning_rate``.
     ValueError
-        From ``fit``, when the lasso codes of ``X`` overflow (``X`` too large in
-        scale for its dtype).
+        From ``fit``, when the lasso objective of ``X`` overflows its dtype
+        (``X`` too large in scale).
 
     Warns
     -----
@@ -221,13 +221,7 @@ class LISTA(BaseDictionaryLearner):
         learner = FISTADictionaryLearning(
             alpha=self.alpha, positive_code=self.positive, code_max_iter=TARGET_MAX_ITER, code_tol=TARGET_TOL
         )
-        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported below, as one clear error
-            targets, step = learner._code_step(X, D)
-        if not all_finite({"targets": targets}) or not np.isfinite(step.objective):
-            raise ValueError(
-                f"The lasso codes of X overflow {X.dtype} (max |X| = {float(get_namespace(X).max(abs(X))):.3g}): "
-                "rescale X (e.g. StandardScaler) before fitting LISTA."
-            )
+        targets, step = learner._code_step(X, D, estimator=self)
         if step.n_uncertified:
             warn_not_converged(
                 self, f"the target codes of {step.n_uncertified} of {X.shape[0]} samples did not reach a relative "
@@ -243,7 +237,10 @@ class LISTA(BaseDictionaryLearner):
         learner = FISTADictionaryLearning(
             n_components, alpha=self.alpha, positive_code=self.positive, random_state=self.random_state
         )
-        return learner.fit(X).components_
+        try:
+            return learner.fit(X).components_
+        except ValueError as error:  # X overflowed: say it for LISTA
+            raise ValueError(str(error).replace(type(learner).__name__, type(self).__name__, 1)) from None
 
     def _params(self):
         return {"W_e": self.input_weights_, "S": self.mutual_weights_, "theta": self.thresholds_}
