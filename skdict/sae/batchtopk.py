@@ -6,6 +6,8 @@ import math
 
 from numbers import Real
 
+import numpy as np
+
 from sklearn.utils._param_validation import Interval
 
 from skdict._array import get_namespace
@@ -31,7 +33,7 @@ def _spread_rows(n_rows, size):
     """``min(size, n_rows)`` evenly spaced row indices (``None``: all rows), deterministic."""
     if n_rows <= size:
         return None
-    return [(i * n_rows) // size for i in range(size)]
+    return (np.arange(size, dtype=np.int64) * n_rows) // size
 
 
 def _largest_entries(blocks, n):
@@ -53,9 +55,9 @@ def _largest_entries(blocks, n):
 
 
 def batch_threshold(blocks, n_keep):
-    """The threshold :math:`\theta` for which :math:`a > \theta` keeps the ``n_keep`` largest positive entries.
+    """The threshold :math:`\\theta` for which :math:`a > \\theta` keeps the ``n_keep`` largest positive entries.
 
-    :math:`\theta` is the midpoint of the ``n_keep``-th and ``(n_keep + 1)``-th largest
+    :math:`\\theta` is the midpoint of the ``n_keep``-th and ``(n_keep + 1)``-th largest
     entries of all the blocks (the widest margin between the kept and the rest, so
     rounding in another evaluation of the same entries does not move the boundary),
     and at least 0: only positive pre-activations fire, as in training.
@@ -231,7 +233,7 @@ class BatchTopKSAE(AuxKMixin, BaseSparseAutoencoder):
     def _support(self, A, training):
         xp = get_namespace(A)
         if not training:
-            # no threshold estimated yet (a fit that stopped early): nothing fires
+            # no threshold estimated yet (a fit interrupted before its end): nothing fires
             threshold = math.inf if self.threshold_ is None else self.threshold_
             return xp.nonzero(A > threshold)
         rows, cols = batch_topk(A, batch_budget(self.k_, A.shape[0]))
