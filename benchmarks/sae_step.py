@@ -40,7 +40,7 @@ import scipy.sparse
 
 from skdict import MPSAE, TopKSAE
 from skdict.ops._threads import n_threads, single_threaded_blas
-from skdict.sae._training import _train_step
+from skdict.sae._training import _train_step, _TrainingGuard
 
 
 def median_times(functions, repeats):
@@ -70,7 +70,7 @@ def fitted_mpsae(X, n_components, k, seed):
 def step_functions(model, X):
     """Closures for the GEMM, the whole training step, and its parts, on the batch ``X``."""
     params = model._params()
-    snapshot = {name: p.copy() for name, p in params.items()}
+    guard = _TrainingGuard(model, params)  # the divergence guard run_epochs gives the step
     centre = model._centre()
 
     def gemm():
@@ -87,10 +87,10 @@ def step_functions(model, X):
     def step():
         # as run_epochs runs it: a row-blocked model trains with BLAS pinned to one thread
         with single_threaded_blas():
-            _train_step(model, params, X, X, 1.0, snapshot, "benchmark")
+            _train_step(model, params, X, X, 1.0, guard, "benchmark")
 
     def step_unpinned():
-        _train_step(model, params, X, X, 1.0, snapshot, "benchmark")
+        _train_step(model, params, X, X, 1.0, guard, "benchmark")
 
     def step_whole():
         whole_batch(step_unpinned)

@@ -13,6 +13,7 @@ An architecture with another encoder (matching pursuit) names its parameters
 
 from __future__ import annotations
 
+import functools
 from numbers import Integral, Real
 
 import numpy as np
@@ -22,13 +23,14 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from skdict._array import DEVICES, device_of, get_namespace, is_cupy_array, like_input, resolve_device, to_device, to_numpy
-from skdict._validation import check_input, check_target, is_matrix_target
+from skdict._validation import check_codes, check_input, check_target, is_matrix_target
+from skdict.exceptions import TrainingDivergedError
 from skdict.ops.adam import Adam
 from skdict.ops.atoms import normalize_rows
 from skdict.ops._threads import run_row_blocks
 from skdict.ops.geometric_median import geometric_median
-from skdict.sae._step import add_bias, gather_codes, loss_and_grads, preactivations
-from skdict.sae._training import HISTORY_KEYS, run_epochs
+from skdict.sae._step import add_bias, gather_codes, loss_and_grads, preactivations, root_mean_square
+from skdict.sae._training import HISTORY_KEYS, run_epochs, warn_if_unfinished
 
 #: Rows of a random sample used for the geometric-median initialisation of b_dec.
 _MEDIAN_SAMPLE = 4096
@@ -49,6 +51,35 @@ def _sample_rows(rng, n_rows, size):
     while distinct.shape[0] < size:  # 2*size draws from > 4*size rows: rarely more than once
         distinct = np.union1d(distinct, rng.randint(0, n_rows, size=size))
     return np.sort(rng.choice(distinct, size=size, replace=False))
+
+
+def keeps_state_on_failure(method):
+    """Make a fitting method leave the estimator as it was when it raises.
+
+    Everything a call may change is an attribute, so the estimator's ``__dict__``
+    is copied (shallow) before the call and put back if the call raises any
+    ``Exception`` other than :class:`~skdict.exceptions.TrainingDivergedError`: a
+    bad parameter, input or target found part-way through leaves a fitted model
+    fitted and unchanged (and an unfitted one unfitted). A divergence is not
+    undone: the model keeps its last sane parameters, as the error says.
+    Arrays updated in place by training are not copied; an error raised mid-
+    training (other than a divergence) leaves them at its last finite step.
+    ``KeyboardInterrupt`` keeps what was trained so far.
+    """
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        saved = dict(self.__dict__)
+        try:
+            return method(self, *args, **kwargs)
+        except TrainingDivergedError:
+            raise
+        except Exception:
+            self.__dict__.clear()
+            self.__dict__.update(saved)
+            raise
+
+    return wrapper
 
 
 class BaseSparseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -260,10 +291,9 @@ class BaseSparseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         # so parameters measured in data units (biases, thresholds) get their step
         # multiplied by the data's per-coordinate RMS. This is what normalising the
         # data would do, without changing the units of the fitted model.
-        centred = X[sample] - self._centre()
-        scale_in = float(xp.sqrt(xp.mean(centred * centred))) or 1.0
-        centred_out = target[sample] - self.decoder_bias_
-        scale_out = float(xp.sqrt(xp.mean(centred_out * centred_out))) or 1.0
+        # (without overflow for any finite data: float32 squares overflow from |x| ~ 1e19)
+        scale_in = root_mean_square(X[sample] - self._centre()) or 1.0
+        scale_out = root_mean_square(target[sample] - self.decoder_bias_) or 1.0
         self._data_scale = scale_in
         for name, value in self._init_extra_parameters(xp, dtype, n_components, rng).items():
             setattr(self, name, value)
@@ -295,6 +325,24 @@ class BaseSparseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
             )
         self._check_hyperparameters(fitted)
 
+    def _train(self, X, Y, **schedule):
+        """:func:`~skdict.sae._training.run_epochs`, ``n_iter_``, then :meth:`_after_fit`.
+
+        After a divergence too, ``n_iter_`` counts the completed epochs and
+        :meth:`_after_fit` runs at the kept parameters before the error propagates.
+        """
+        n_before = len(self.history_["loss"])
+        try:
+            run = run_epochs(self, X, Y, **schedule)
+        except TrainingDivergedError:
+            self.n_iter_ += len(self.history_["loss"]) - n_before
+            self._after_fit(X, Y)
+            raise
+        self.n_iter_ += run.n_epochs
+        self._after_fit(X, Y)
+        return run
+
+    @keeps_state_on_failure
     def fit(self, X, y=None):
         """Train the SAE on ``X`` (or a transcoder from ``X`` to ``Y``).
 
@@ -310,6 +358,21 @@ class BaseSparseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         Returns
         -------
         self
+
+        Raises
+        ------
+        ValueError
+            A bad parameter, ``X`` or ``Y``; the estimator is left as it was.
+        TrainingDivergedError
+            The loss became non-finite or exploded; the estimator keeps the
+            parameters of its last sane checkpoint (usable: ``transform``, ``score``).
+
+        Warns
+        -----
+        ConvergenceWarning
+            All ``max_iter`` epochs ran without early stopping (``tol``,
+            ``n_iter_no_change``) ending them; or the last epoch's explained
+            variance is negative (the model is worse than its mean).
         """
         self._validate_params()
         resume = self.warm_start and self._is_initialized()
@@ -319,26 +382,26 @@ class BaseSparseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         else:
             self._initialize(X, Y)
         # like history_, n_iter_ counts every epoch since initialisation (warm starts add to it)
-        self.n_iter_ += run_epochs(self, X, Y, n_epochs=self.max_iter, scheduled=True, early_stopping=True)
-        self._after_fit(X, Y)
+        run = self._train(X, Y, n_epochs=self.max_iter, scheduled=True, early_stopping=True)
+        warn_if_unfinished(self, run, stacklevel=3)  # the caller of fit (through keeps_state_on_failure)
         return self
 
+    @keeps_state_on_failure
     def partial_fit(self, X, y=None):
         """One epoch over a chunk of a stream; initialises on the first call.
 
         The learning rate is constant (no warmup or decay: a stream has no known
         horizon); Adam's state and the dead-latent counters carry over between calls.
+        Errors as :meth:`fit` (no ConvergenceWarning: a stream has no budget to run out of).
         """
+        self._validate_params()
         if not self._is_initialized():
-            self._validate_params()
             X, Y = self._prepare(X, y, reset=True)
             self._initialize(X, Y)
         else:
-            self._validate_params()
             X, Y = self._prepare(X, y, reset=False)
             self._check_resume()
-        self.n_iter_ += run_epochs(self, X, Y, n_epochs=1, scheduled=False, early_stopping=False)
-        self._after_fit(X, Y)
+        self._train(X, Y, n_epochs=1, scheduled=False, early_stopping=False)
         return self
 
     # -------------------------------------------------------------- inference
@@ -398,13 +461,7 @@ class BaseSparseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         """Reconstruction :math:`\\hat y = z W_{dec} + b_{dec}` from codes of shape (n_samples, n_components)."""
         check_is_fitted(self)
         xp_in_cupy = is_cupy_array(X)
-        codes = X if xp_in_cupy else np.asarray(X)
-        if codes.ndim != 2 or codes.shape[1] != self.components_.shape[0]:
-            raise ValueError(
-                f"inverse_transform expects codes of shape (n_samples, n_components={self.components_.shape[0]}), "
-                f"got shape {codes.shape}."
-            )
-        codes = to_device(codes, device_of(self.components_)).astype(self.components_.dtype, copy=False)
+        codes = check_codes(X, self.components_.shape[0], like=self.components_)  # finite, real, model's device
         reconstruction = codes @ self.components_ + self.decoder_bias_
         return reconstruction if xp_in_cupy else to_numpy(reconstruction)
 

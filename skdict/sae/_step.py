@@ -27,6 +27,7 @@ JumpReLU's threshold window) form the whole (B x n_components) matrix.
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass, field
 
@@ -38,6 +39,46 @@ from skdict.ops.codes import CodeMatrix, sampled_row_dots
 #: forward pass (64 MiB of float32, 2048 rows at 8192 latents: as fast as the whole-batch
 #: pass in paired measurements here; smaller blocks made the blocked GEMMs slower).
 _FORWARD_BLOCK = 1 << 24
+
+
+#: Elements of one float64 block when summing squares of a large array (8 MiB of scratch).
+_SQUARES_BLOCK = 1 << 20
+
+
+def sum_of_squares(A):
+    """:math:`\\sum A^2` as a Python float, accumulated in float64 whatever ``A``'s dtype.
+
+    float32 squares overflow from :math:`|a| > 1.8 \\cdot 10^{19}` and a float32 sum loses
+    digits over millions of terms; the rows are converted to float64 one block at a
+    time, so the scratch stays small for a large ``A``. The result is ``inf`` only
+    when the true sum exceeds float64's range (or ``A`` is not finite).
+    """
+    xp = get_namespace(A)
+    if A.ndim < 2:
+        A = A.reshape(1, -1)
+    rows = max(1, _SQUARES_BLOCK // max(1, math.prod(A.shape[1:])))
+    total = 0.0
+    for start in range(0, A.shape[0], rows):
+        block = A[start : start + rows].astype(xp.float64).ravel()
+        total += float(xp.vdot(block, block))
+    return total
+
+
+def l2_norm(A):
+    """:math:`\\|A\\|_2` without overflow for any finite ``A`` (scaled by its peak when the squares overflow)."""
+    xp = get_namespace(A)
+    total = sum_of_squares(A)
+    if math.isfinite(total):
+        return math.sqrt(total)
+    peak = float(xp.max(xp.abs(A))) if A.size else 0.0
+    if not math.isfinite(peak) or peak == 0.0:
+        return peak  # inf or nan entries: the norm is not finite either
+    return peak * math.sqrt(sum_of_squares(A / peak))
+
+
+def root_mean_square(A):
+    """:math:`\\sqrt{\\mathrm{mean}(A^2)}` without overflow for any finite ``A`` (0 for an empty ``A``)."""
+    return l2_norm(A) / math.sqrt(A.size) if A.size else 0.0
 
 
 def preactivations(params, X, centre):
@@ -190,7 +231,7 @@ def loss_and_grads(model, params, X, Y, *, centre, tied, dead_mask=None):
     residual = Z.dot(W_dec)
     residual += params["decoder_bias_"]
     residual -= Y
-    squared_error = float(xp.sum(residual * residual))
+    squared_error = sum_of_squares(residual)
     penalty_grad, penalty_param_grads = forward.penalty_grad, forward.penalty_param_grads
     loss = 0.5 * squared_error / n_rows + forward.penalty
 
@@ -219,7 +260,7 @@ def loss_and_grads(model, params, X, Y, *, centre, tied, dead_mask=None):
         aux_residual = Z_aux.dot(W_dec)
         aux_residual += residual
         coef = model.aux_coef
-        loss += coef * 0.5 * float(xp.sum(aux_residual * aux_residual)) / n_rows
+        loss += coef * 0.5 * sum_of_squares(aux_residual) / n_rows
         G_aux = (coef / n_rows) * aux_residual
         grad_dec += Z_aux.tdot(G_aux)
         dA_values.append(sampled_row_dots(G_aux, W_dec, aux_rows, aux_cols))

@@ -9,70 +9,137 @@ from __future__ import annotations
 
 import contextlib
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
 from skdict._array import get_namespace
+from skdict._guards import DivergenceGuard, warn_not_converged
 from skdict._progress import EpochProgress
 from skdict.exceptions import TrainingDivergedError
 from skdict.ops._threads import single_threaded_blas
 from skdict.ops.atoms import normalize_rows, remove_parallel_component
 from skdict.ops.schedule import learning_rate_factor
+from skdict.sae._step import _SQUARES_BLOCK, l2_norm, sum_of_squares
 
 HISTORY_KEYS = ("loss", "explained_variance", "l0", "dead_fraction")
 
 
+#: Steps between two checkpoints of the divergence guard inside an epoch (one is also taken at
+#: the start of every epoch). A checkpoint copies the parameters and Adam's two moments (3x the
+#: parameters' memory, allocated once); at this cadence a divergence in an hours-long epoch loses
+#: at most 1000 steps, and the copy costs about 1/1000 of a step's time.
+CHECKPOINT_STEPS = 1000
+
 def _global_norm(grads):
-    """:math:`\\sqrt{\\sum \\|g\\|^2}` over every gradient, read back from the device once."""
+    """:math:`\\sqrt{\\sum \\|g\\|^2}` over every gradient, read back from the device once.
+
+    The fast sum in the gradients' dtype is exact enough for clipping; when it
+    overflows (float32 gradients above ~1e19), each norm is recomputed without overflow.
+    """
     xp = get_namespace(*grads.values())
     total = sum(xp.vdot(g.ravel(), g.ravel()) for g in grads.values())  # device scalars, one sync below
-    return math.sqrt(float(total))
-
-
-def _all_finite(params):
-    """Whether every parameter is finite, with one device-to-host read."""
-    xp = get_namespace(*params.values())
-    flags = xp.stack([xp.isfinite(p).all() for p in params.values()])
-    return bool(flags.all())
+    total = float(total)
+    if math.isfinite(total):
+        return math.sqrt(total)
+    return math.hypot(*(l2_norm(g) for g in grads.values()))
 
 
 def _total_variance(Y):
     """:math:`\\sum_n \\|y_n - \\bar y\\|^2` (per-feature mean), the denominator of explained variance."""
     xp = get_namespace(Y)
-    centred = Y - Y.mean(axis=0)
-    return float(xp.sum(centred * centred))
+    mean = Y.mean(axis=0, dtype=xp.float64)
+    rows = max(1, _SQUARES_BLOCK // max(1, Y.shape[1]))
+    return sum(sum_of_squares(Y[start : start + rows] - mean) for start in range(0, Y.shape[0], rows))
 
 
-def _diverged(model, where, value, snapshot, params):
-    """Keep finite parameters and raise the error that says what to lower.
+def trivial_loss(model, Y):
+    """The loss of the trivial model on the target rows ``Y``: codes all zero, :math:`\\hat y = b_{dec}`.
 
-    Parameters are checked after every step, so either they are still finite
-    (the loss or gradient overflowed) or the last step broke them, and the
-    snapshot taken at the start of the epoch (finite by the same check) is restored.
+    :math:`\\tfrac{1}{2B}\\sum_n \\|y_n - b_{dec}\\|^2`, in the units of the training loss
+    (:mod:`skdict.sae._step`); the divergence guard's reference.
     """
-    if not _all_finite(params):
-        for name, saved in snapshot.items():
-            params[name][...] = saved
-    raise TrainingDivergedError(
-        f"{type(model).__name__} diverged at {where}: the {value} became non-finite. "
-        "Training stopped and the parameters of the last finite step are kept. "
+    return 0.5 * sum_of_squares(Y - model.decoder_bias_) / max(1, Y.shape[0])
+
+
+def _divergence_fix(model):
+    return (
         f"Lower learning_rate (now {model.learning_rate:g}), set max_grad_norm "
         f"(now {model.max_grad_norm}), or scale X (e.g. StandardScaler)."
     )
 
 
-def _train_step(model, params, Xb, Yb, lr_factor, snapshot, where):
-    """One optimizer step on a minibatch; returns the step's :class:`StepResult`."""
+class _TrainingGuard:
+    """The :class:`~skdict._guards.DivergenceGuard` of one training call, over parameters and Adam's state.
+
+    Watches the parameters and Adam's moments :math:`m, v` (so a later ``partial_fit``
+    or warm start never resumes from exploded statistics), and restores Adam's step
+    count :math:`t` with them. The reference loss is the larger of the trivial model's
+    loss on the first minibatch and the first loss (at the parameters the call started
+    from): a wide SAE can start far worse than :math:`\\hat y = b_{dec}`, and a resumed
+    one far better. The guard is built at the first step, when both are known.
+    """
+
+    def __init__(self, model, params):
+        self.model, self.params = model, params
+        self.guard = None
+        self.confirmed_t = self.candidate_t = model._adam.t
+
+    def _watched(self):
+        adam = self.model._adam
+        arrays = dict(self.params)
+        for name in self.params:
+            arrays[f"adam m of {name}"] = adam.m[name]
+            arrays[f"adam v of {name}"] = adam.v[name]
+        return arrays
+
+    def checkpoint(self):
+        """Copy the state now (kept once the next loss, at this state, is sane)."""
+        if self.guard is not None:  # before the first step the guard's start copy is this state
+            self.guard.checkpoint()
+            self.candidate_t = self.model._adam.t
+
+    def check_loss(self, loss, Y, where):
+        """Accept the loss at the current parameters or restore the last sane state and raise."""
+        if self.guard is None:
+            reference = max(trivial_loss(self.model, Y), loss) if math.isfinite(loss) else trivial_loss(self.model, Y)
+            self.guard = DivergenceGuard(
+                self._watched(), reference_loss=reference, estimator=self.model, fix=_divergence_fix(self.model)
+            )
+        self._guarded(self.guard.check, loss, where)
+        self.confirmed_t = self.candidate_t
+
+    def fail(self, where, what):
+        """Restore the last sane state and raise (e.g. a non-finite gradient)."""
+        self._guarded(self.guard.fail, where, what)
+
+    def check_parameters(self, where):
+        """Restore and raise if a parameter (or a moment) is no longer finite."""
+        self._guarded(self.guard.check_arrays, where)
+
+    def _guarded(self, function, *args):
+        try:
+            function(*args)
+        except TrainingDivergedError:
+            self.model._adam.t = self.confirmed_t
+            raise
+
+
+def _train_step(model, params, Xb, Yb, lr_factor, guard, where):
+    """One optimizer step on a minibatch; returns the step's :class:`StepResult`.
+
+    ``guard`` (a :class:`_TrainingGuard`) checks the loss at the parameters the step
+    starts from, the gradient, and the parameters after the update.
+    """
     result = model._loss_and_grads(params, Xb, Yb, model._dead_mask())
     grads = result.grads
     if model._regularizer is not None:
         result.loss += model._regularizer.add_to(params, grads)
-    if not math.isfinite(result.loss):
-        _diverged(model, where, "loss", snapshot, params)
+    guard.check_loss(result.loss, Yb, where)
     remove_parallel_component(grads["components_"], params["components_"])
     norm = _global_norm(grads)
     if not math.isfinite(norm):
-        _diverged(model, where, "gradient", snapshot, params)
+        guard.fail(where, "the gradient became non-finite")
     if model.max_grad_norm is not None and norm > model.max_grad_norm:
         scale = model.max_grad_norm / norm
         for grad in grads.values():
@@ -81,11 +148,18 @@ def _train_step(model, params, Xb, Yb, lr_factor, snapshot, where):
     rates = {name: base * model._lr_scales.get(name, 1.0) for name in grads}
     model._adam.step(params, grads, rates)
     normalize_rows(params["components_"], out=params["components_"])
-    if not _all_finite(params):
-        _diverged(model, where, "parameters after the update", snapshot, params)
+    guard.check_parameters(where)
     model._record_firing(result.active_columns, Xb.shape[0])
     model._after_step(result)
     return result
+
+
+@dataclass
+class TrainingRun:
+    """What one call of :func:`run_epochs` did."""
+
+    n_epochs: int  # epochs completed
+    stopped_early: bool  # early stopping (tol / n_iter_no_change) ended the run
 
 
 def run_epochs(model, X, Y, *, n_epochs, scheduled, early_stopping):
@@ -107,8 +181,15 @@ def run_epochs(model, X, Y, *, n_epochs, scheduled, early_stopping):
 
     Returns
     -------
-    n_run : int
-        Epochs completed.
+    TrainingRun
+
+    Raises
+    ------
+    TrainingDivergedError
+        A loss that is not finite or above 100x the reference (see :class:`_TrainingGuard`),
+        a non-finite gradient or parameter. The parameters, Adam's moments and step count
+        are those of the last checkpoint (epoch start, or every :data:`CHECKPOINT_STEPS`
+        steps) whose loss was sane; ``history_`` holds the completed epochs.
     """
     xp = get_namespace(X)
     n_samples = X.shape[0]
@@ -117,19 +198,21 @@ def run_epochs(model, X, Y, *, n_epochs, scheduled, early_stopping):
     total_steps = n_epochs * n_batches if scheduled else None
     target_variance = _total_variance(X if Y is None else Y)
     params = model._params()
+    guard = _TrainingGuard(model, params)
     progress = EpochProgress(n_epochs, enabled=model.verbose > 0, description=type(model).__name__)
     best_loss, stale, n_run, step = math.inf, 0, 0, 0
-    # Overflow is detected explicitly (finite loss and gradient at every step), so
+    # Overflow is detected explicitly (sane loss, finite gradient and parameters at every step), so
     # NumPy's floating-point warnings would only duplicate the divergence error.
     # A model whose step multiplies on the ops threads (the row-blocked forward) trains with BLAS
     # pinned to one thread throughout: no BLAS workers spinning between steps, no switching per step.
     pin = single_threaded_blas() if getattr(model, "_rowwise_support", False) else contextlib.nullcontext()
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"), progress, pin:
         for epoch in range(n_epochs):
-            snapshot = {name: p.copy() for name, p in params.items()}
             order = xp.asarray(model._rng.permutation(n_samples))
             loss_sum = error_sum = active_sum = 0.0
-            for start in range(0, n_samples, batch_size):
+            for batch, start in enumerate(range(0, n_samples, batch_size)):
+                if batch % CHECKPOINT_STEPS == 0:
+                    guard.checkpoint()
                 rows = order[start : start + batch_size]
                 Xb = X[rows]
                 Yb = Xb if Y is None else Y[rows]
@@ -137,7 +220,7 @@ def run_epochs(model, X, Y, *, n_epochs, scheduled, early_stopping):
                     step, total_steps, warmup_fraction=model.warmup_fraction, decay_fraction=model.decay_fraction
                 )
                 where = f"epoch {epoch + 1}, step {step + 1}"
-                result = _train_step(model, params, Xb, Yb, factor, snapshot, where)
+                result = _train_step(model, params, Xb, Yb, factor, guard, where)
                 step += 1
                 loss_sum += result.loss * Xb.shape[0]
                 error_sum += result.squared_error
@@ -162,5 +245,43 @@ def run_epochs(model, X, Y, *, n_epochs, scheduled, early_stopping):
                 else:
                     stale += 1
                     if stale >= model.n_iter_no_change:
-                        break
-    return n_run
+                        return TrainingRun(n_run, stopped_early=True)
+    return TrainingRun(n_run, stopped_early=False)
+
+
+def warn_if_unfinished(model, run, *, stacklevel):
+    """The warnings of a ``fit`` that ended without an error but not in a good state.
+
+    ``stacklevel`` counts as :func:`warnings.warn`'s would in the caller (1: the caller's line).
+
+    - ``max_iter`` epochs all ran and early stopping did not end them:
+      :class:`~sklearn.exceptions.ConvergenceWarning` (as scikit-learn's MLP).
+    - The last epoch explained less variance than :math:`\\hat y = b_{dec}` alone
+      (negative explained variance): the model is worse than the data's mean,
+      almost always a learning rate too high to settle. Also a
+      :class:`~sklearn.exceptions.ConvergenceWarning`: training did not reach a
+      useful solution, and it is the category scikit-learn users already watch
+      and filter for fits that did not work out.
+    """
+    if not run.stopped_early:
+        warn_not_converged(
+            model,
+            f"all max_iter={model.max_iter} epochs ran before early stopping ended the fit (the epoch loss "
+            f"had not stalled, within a relative tol={model.tol:g}, for n_iter_no_change={model.n_iter_no_change} "
+            "epochs)",
+            "raise max_iter (or tol) to train to convergence",
+            stacklevel=stacklevel + 2,
+        )
+    scores = model.history_["explained_variance"]
+    if scores and scores[-1] < 0:
+        if len(scores) > 1 and scores[-1] < max(scores):  # it was better earlier: the steps overshoot
+            fix = f"lower learning_rate (now {model.learning_rate:g})"
+        else:  # still rising from a poor start
+            fix = f"train longer (max_iter now {model.max_iter}) or lower learning_rate (now {model.learning_rate:g})"
+        warn_not_converged(
+            model,
+            f"the model is worse than its mean: explained variance {scores[-1]:.3g} < 0 on the training data "
+            "in the last epoch (reconstructing every row by decoder_bias_ alone scores 0)",
+            fix,
+            stacklevel=stacklevel + 2,
+        )

@@ -11,6 +11,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from skdict._array import get_namespace, to_numpy
 from skdict._validation import check_atoms, check_input, check_target, is_matrix_target
+from skdict.exceptions import TrainingDivergedError
+from skdict.sae._base import keeps_state_on_failure
 
 
 class AnchorPenalty:
@@ -142,6 +144,7 @@ class AnchoredSAE(MetaEstimatorMixin, TransformerMixin, BaseEstimator):
             )
         return arrays
 
+    @keeps_state_on_failure
     def fit(self, X, y=None):
         """Fit a clone of ``estimator`` with the anchoring penalty.
 
@@ -153,6 +156,14 @@ class AnchoredSAE(MetaEstimatorMixin, TransformerMixin, BaseEstimator):
         Returns
         -------
         self
+
+        Raises
+        ------
+        ValueError
+            Bad anchors, parameters, ``X`` or ``Y``: a fitted AnchoredSAE stays as it was.
+        TrainingDivergedError
+            The wrapped SAE diverged: ``estimator_`` is still set, to the clone with
+            its last sane parameters (usable), and the error propagates.
         """
         self._validate_params()
         inner = clone(self.estimator)
@@ -169,10 +180,17 @@ class AnchoredSAE(MetaEstimatorMixin, TransformerMixin, BaseEstimator):
                     "give at most n_components anchors or raise n_components."
                 )
             inner._regularizer = AnchorPenalty(self.anchor_weight, *anchors)
-        inner.fit(X, y)  # the caller's X: the inner model keeps its feature names
-        inner._regularizer = None  # the fitted model is an ordinary SAE
+        diverged = None
+        try:
+            inner.fit(X, y)  # the caller's X: the inner model keeps its feature names
+        except TrainingDivergedError as error:
+            diverged = error  # the clone keeps its last sane parameters: kept as the model
+        finally:
+            inner._regularizer = None  # the fitted model is an ordinary SAE
         self.estimator_ = inner
         self.n_anchors_ = 0 if anchors is None else anchors[0].shape[0]
+        if diverged is not None:
+            raise diverged
         return self
 
     def transform(self, X):
