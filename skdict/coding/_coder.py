@@ -8,8 +8,8 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from skdict._array import device_of, to_device
-from skdict._validation import check_input
-from skdict.coding._encode import ALGORITHMS, _check_dictionary, check_matrix, sparse_encode
+from skdict._validation import check_codes, check_input
+from skdict.coding._encode import ALGORITHMS, _check_dictionary, check_dictionary, check_matrix, encode_checked
 
 
 class SparseCoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -48,7 +48,7 @@ class SparseCoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
     components_ : array of shape (n_components, n_features)
         The validated dictionary (set by ``fit``, on the device of the data).
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of str
         Only when ``X`` had string column names.
 
     Notes
@@ -122,8 +122,7 @@ class SparseCoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         Read from the ``dictionary`` parameter at every call (a stateless coder, as
         scikit-learn's): ``set_params(dictionary=...)`` takes effect at once.
         """
-        D = check_matrix(self.dictionary, "dictionary")
-        return to_device(D, device_of(A)).astype(A.dtype, copy=False)
+        return _check_dictionary(A, self.dictionary).astype(A.dtype, copy=False)
 
     def transform(self, X, y=None):
         """Sparse codes of ``X``.
@@ -143,7 +142,7 @@ class SparseCoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         else:
             self._validate_params()
             X = check_matrix(X, "X")
-        return sparse_encode(
+        codes, _ = encode_checked(
             X,
             self._atoms_like(X),
             algorithm=self.transform_algorithm,
@@ -152,18 +151,23 @@ class SparseCoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
             positive=self.positive_code,
             max_iter=self.transform_max_iter,
             tol=self.transform_tol,
+            init=None,
+            who=self,
+            max_iter_name="transform_max_iter",
+            tol_name="transform_tol",
         )
+        return codes
 
     def inverse_transform(self, X):
-        """Reconstruction :math:`Z D` from codes ``X`` of shape (n_samples, n_components)."""
-        codes = check_matrix(X, "codes")
-        D = self._atoms_like(codes)
-        if codes.shape[1] != D.shape[0]:
-            raise ValueError(
-                f"inverse_transform expects codes of shape (n_samples, n_components={D.shape[0]}), "
-                f"got shape {tuple(codes.shape)}."
-            )
-        return codes @ D
+        """Reconstruction :math:`Z D` from codes ``X`` of shape (n_samples, n_components).
+
+        The codes follow the shared rules of :func:`skdict._validation.check_codes`
+        (complex values, NaN/inf and a wrong shape raise); the result has their
+        dtype (float32 kept) and backend.
+        """
+        D = check_dictionary(self.dictionary)
+        codes = check_codes(X, D.shape[0])
+        return codes @ to_device(D, device_of(codes)).astype(codes.dtype, copy=False)
 
     @property
     def _n_features_out(self):

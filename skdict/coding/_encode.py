@@ -8,14 +8,17 @@ dictionary :math:`D`), every algorithm returns a code matrix :math:`Z` with
 
 from __future__ import annotations
 
+import math
 from numbers import Integral, Real
 
+import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 from sklearn.utils.validation import check_array
 
 from skdict._array import device_of, get_namespace, is_cupy_array, to_device
-from skdict._validation import FLOAT_DTYPES, _check_device_array
-from skdict.ops.fista import lipschitz_constant, soft_threshold
+from skdict._guards import warn_not_converged
+from skdict._validation import FLOAT_DTYPES, _check_device_array, check_array_argument
+from skdict.ops.fista import LassoInfo, lipschitz_constant, soft_threshold
 from skdict.ops.matching_pursuit import matching_pursuit
 from skdict.ops.omp import orthogonal_matching_pursuit
 from skdict.ops.thresholding import topk_codes
@@ -32,11 +35,12 @@ _BLOCK_ELEMENTS = 1 << 22
 
 
 def check_matrix(A, name):
-    """Validate a 2-D, finite, non-empty matrix of either backend; float32/float64 kept, others become float64."""
+    """Validate the data ``X`` (2-D, finite, non-empty) with scikit-learn's rules; float32/float64 kept, others float64."""
     if is_cupy_array(A):
         A = _check_device_array(A, name=name, estimator=None, min_samples=0)
     else:
-        A = check_array(A, dtype=FLOAT_DTYPES, input_name=name, ensure_min_samples=0)
+        with np.errstate(over="ignore", invalid="ignore"):  # its finiteness test sums X: inf near the dtype's max
+            A = check_array(A, dtype=FLOAT_DTYPES, input_name=name, ensure_min_samples=0)
     if A.shape[0] < 1:
         raise ValueError(f"{name} has shape {tuple(A.shape)}: at least one row is required.")
     return A
@@ -47,9 +51,15 @@ def default_n_nonzero_coefs(n_features, n_components):
     return min(n_components, max(1, n_features // 10))
 
 
+def check_dictionary(dictionary, device=None):
+    """The dictionary (atoms as rows) by the shared rule set, on ``device`` when given; its dtype kept if float32/64."""
+    D = check_array_argument(dictionary, "dictionary", shape=(None, None), shape_names=("n_components", "n_features"))
+    return D if device is None else to_device(D, device)
+
+
 def _check_dictionary(X, dictionary):
     """The dictionary on ``X``'s device, checked against ``X``'s number of features."""
-    D = to_device(check_matrix(dictionary, "dictionary"), device_of(X))
+    D = check_dictionary(dictionary, device_of(X))
     if D.shape[1] != X.shape[1]:
         hint = " (did you pass the transposed dictionary?)" if D.shape[0] == X.shape[1] else ""
         raise ValueError(
@@ -67,10 +77,7 @@ def _check_init(init, algorithm, shape, X):
         raise ValueError(
             f"init warm-starts the iterative algorithms {ITERATIVE} only; got algorithm={algorithm!r}. Pass init=None."
         )
-    init = to_device(check_matrix(init, "init"), device_of(X))
-    if tuple(init.shape) != shape:
-        raise ValueError(f"init must have shape (n_samples, n_components) = {shape}, got {tuple(init.shape)}.")
-    return init.astype(X.dtype, copy=False)
+    return check_array_argument(init, "init", shape=shape, shape_names=("n_samples", "n_components"), like=X)
 
 
 def _check_n_nonzero_coefs(n_nonzero_coefs, algorithm, D):
@@ -92,17 +99,23 @@ def _lasso(X, D, alpha, *, positive, max_iter, tol, init, momentum):
     working sets when the dictionary has at least 128 atoms (FISTA on a few atoms per
     sample, certified on all of them), plain batched FISTA below. Each sample stops on
     its own duality gap over all atoms, so its codes do not depend on the blocks.
+
+    Returns
+    -------
+    codes : array of shape (n_samples, n_components)
+    info : LassoInfo
+        How every row ended (iterations, certificate, relative gap).
     """
     xp = get_namespace(X)
     gram = D @ D.T
     lipschitz = lipschitz_constant(D, gram=gram)
     n_samples, n_components = X.shape[0], D.shape[0]
     codes = xp.empty((n_samples, n_components), dtype=X.dtype)
-    n_iter = 0
+    infos = []
     rows_per_block = max(1, _BLOCK_ELEMENTS // n_components)
     for start in range(0, n_samples, rows_per_block):
         block = slice(start, min(start + rows_per_block, n_samples))
-        codes[block], block_iter = working_set_fista(
+        codes[block], info = working_set_fista(
             X[block],
             D,
             alpha,
@@ -113,9 +126,10 @@ def _lasso(X, D, alpha, *, positive, max_iter, tol, init, momentum):
             momentum=momentum,
             gram=gram,
             lipschitz=lipschitz,
+            return_info=True,
         )
-        n_iter = max(n_iter, block_iter)
-    return codes, n_iter
+        infos.append(info)
+    return codes, LassoInfo.concatenate(infos)
 
 
 def _topk(X, D, k, positive):
@@ -124,6 +138,95 @@ def _topk(X, D, k, positive):
     codes = xp.zeros((X.shape[0], D.shape[0]), dtype=X.dtype)
     codes[xp.arange(X.shape[0])[:, None], indices] = values  # indices are distinct within a row
     return codes
+
+
+def _max_exponent(A):
+    r"""The exponent :math:`e` of :math:`\max|A|` (in :math:`[2^{e-1}, 2^e)`), 0 for a zero array."""
+    xp = get_namespace(A)
+    return math.frexp(float(xp.max(xp.abs(A))))[1] if A.size else 0
+
+
+def _unit_scale_exponents(X, D):
+    r"""Powers of two :math:`2^{e_X}, 2^{e_D}` that bring :math:`\max|X|` and :math:`\max|D|` into [0.5, 1).
+
+    ``(0, 0)`` (no rescaling) when both maxima are within :math:`2^{\pm m}`,
+    :math:`m` = an eighth of the dtype's exponent range (:math:`2^{\pm 16}` in
+    float32, :math:`2^{\pm 128}` in float64): there no Gram product, Lipschitz
+    constant, squared residual or momentum product of the solvers can overflow or
+    underflow, and the codes are bitwise those of an unscaled solve.
+    """
+    xp = get_namespace(X)
+    bound = xp.finfo(X.dtype).maxexp // 8
+    e_X, e_D = _max_exponent(X), _max_exponent(D)
+    if max(abs(e_X), abs(e_D)) <= bound:
+        return 0, 0
+    return e_X, e_D
+
+
+def _scale_back(codes, shift, what):
+    """``codes * 2**shift`` exactly, or a ValueError when the true codes are beyond the dtype's range."""
+    xp = get_namespace(codes)
+    if shift == 0:
+        return codes
+    if _max_exponent(codes) + shift > xp.finfo(codes.dtype).maxexp:
+        raise ValueError(
+            f"The {what} of this X and dictionary exceed the largest {codes.dtype} "
+            f"({float(xp.finfo(codes.dtype).max):.3g}): they cannot be represented. Pass X and the dictionary "
+            "as float64, or rescale them (the lasso codes scale as max|X| / max|dictionary|)."
+        )
+    return xp.ldexp(codes, shift)
+
+
+def _encode(X, D, *, algorithm, alpha, k, positive, max_iter, tol, init, who, max_iter_name, tol_name):
+    r"""Codes of validated ``X``, ``D`` (one dtype, one device), solved at a safe scale.
+
+    The problems are rescaled by exact powers of two, :math:`X' = 2^{-e_X} X`,
+    :math:`D' = 2^{-e_D} D`, when :math:`X` or :math:`D` is far from unit scale
+    (:func:`_unit_scale_exponents`), and the codes are mapped back by the scaling laws
+
+    - lasso (fista/ista), mp, omp: :math:`z^\star(sX, tD, st\alpha) = \tfrac{s}{t}\, z^\star(X, D, \alpha)`
+      (with :math:`z' = \tfrac{s}{t} z`,
+      :math:`\tfrac12\lVert sx - z' tD\rVert^2 + st\alpha\lVert z'\rVert_1
+      = s^2 \big(\tfrac12\lVert x - zD\rVert^2 + \alpha\lVert z\rVert_1\big)`);
+      the relative duality gap, hence ``tol``, is unchanged; pursuits pick the same atoms;
+    - topk, threshold (correlations): :math:`c(sX, tD) = st\, c(X, D)`, threshold :math:`st\alpha`.
+
+    A penalty :math:`2^{-e_X - e_D}\alpha` beyond the dtype's range means zero lasso
+    and threshold codes (it exceeds every correlation).
+    """
+    xp = get_namespace(X)
+    e_X, e_D = _unit_scale_exponents(X, D)
+    shift = e_X - e_D if algorithm in ITERATIVE + ("mp", "omp") else e_X + e_D
+    if (e_X, e_D) != (0, 0):
+        X, D = xp.ldexp(X, -e_X), xp.ldexp(D, -e_D)
+        init = None if init is None else xp.ldexp(init, -shift)
+        try:
+            alpha = math.ldexp(alpha, -(e_X + e_D))
+        except OverflowError:
+            alpha = math.inf
+    zero_codes = algorithm in ITERATIVE + ("threshold",) and alpha > float(xp.finfo(X.dtype).max)
+    if zero_codes:
+        codes, n_iter = xp.zeros((X.shape[0], D.shape[0]), dtype=X.dtype), 0
+    elif algorithm in ITERATIVE:
+        momentum = algorithm == "fista"
+        codes, info = _lasso(X, D, alpha, positive=positive, max_iter=max_iter, tol=tol, init=init, momentum=momentum)
+        n_iter = info.n_iter
+        if tol > 0 and info.n_unconverged:
+            warn_not_converged(
+                who,
+                info.unconverged_message(max_iter, tol, max_iter_name=max_iter_name, tol_name=tol_name),
+                f"raise {max_iter_name} (or {tol_name})",
+                stacklevel=4,
+            )
+    elif algorithm == "mp":
+        codes, n_iter = matching_pursuit(X, D, k, positive=positive).codes().to_dense(), k
+    elif algorithm == "omp":
+        codes, n_iter = orthogonal_matching_pursuit(X, D, k).codes().to_dense(), k
+    elif algorithm == "topk":
+        codes, n_iter = _topk(X, D, k, positive), 1
+    else:  # "threshold"
+        codes, n_iter = soft_threshold(X @ D.T, alpha, positive=positive), 1
+    return _scale_back(codes, shift, f"{algorithm} codes"), n_iter
 
 
 @validate_params(
@@ -160,9 +263,9 @@ def sparse_encode(
     :math:`x \approx z D`, where the atoms :math:`d_j` are the rows of ``dictionary``
     (scikit-learn's convention). All samples are coded at once with matrix products.
 
-    ==============  =====================================================================
+    =============== =====================================================================
     ``algorithm``   codes
-    ==============  =====================================================================
+    =============== =====================================================================
     ``"fista"``     :math:`\arg\min_z \tfrac12\lVert x - zD\rVert_2^2 + \alpha\lVert z\rVert_1`
                     by FISTA: Nesterov momentum with adaptive restart, step
                     :math:`1/\lVert DD^\top\rVert_2` (:func:`skdict.ops.fista.fista`);
@@ -185,7 +288,7 @@ def sparse_encode(
     ``"threshold"`` soft threshold of the correlations,
                     :math:`\operatorname{sign}(c)\max(|c| - \alpha, 0)` (with ``positive``:
                     :math:`\max(c - \alpha, 0)`), scikit-learn's ``"threshold"``.
-    ==============  =====================================================================
+    =============== =====================================================================
 
     Parameters
     ----------
@@ -232,6 +335,21 @@ def sparse_encode(
     """
     X = check_matrix(X, "X")
     D = _check_dictionary(X, dictionary)
+    codes, n_iter = encode_checked(
+        X, D, algorithm=algorithm, alpha=alpha, n_nonzero_coefs=n_nonzero_coefs, positive=positive,
+        max_iter=max_iter, tol=tol, init=init,
+    )
+    return (codes, n_iter) if return_n_iter else codes
+
+
+def encode_checked(X, D, *, algorithm, alpha, n_nonzero_coefs, positive, max_iter, tol, init, who="sparse_encode",
+                   max_iter_name="max_iter", tol_name="tol"):
+    """:func:`sparse_encode` of a validated ``X`` and ``D`` (same device): returns ``(codes, n_iter)``.
+
+    ``who``, ``max_iter_name`` and ``tol_name`` name the caller and its parameters
+    in the :class:`~sklearn.exceptions.ConvergenceWarning` (e.g. ``SparseCoder``,
+    ``transform_max_iter``).
+    """
     xp = get_namespace(X)
     dtype = xp.result_type(X.dtype, D.dtype)
     X, D = X.astype(dtype, copy=False), D.astype(dtype, copy=False)
@@ -241,16 +359,7 @@ def sparse_encode(
         )
     init = _check_init(init, algorithm, (X.shape[0], D.shape[0]), X)
     k = _check_n_nonzero_coefs(n_nonzero_coefs, algorithm, D)
-
-    if algorithm in ITERATIVE:
-        momentum = algorithm == "fista"
-        codes, n_iter = _lasso(X, D, alpha, positive=positive, max_iter=max_iter, tol=tol, init=init, momentum=momentum)
-    elif algorithm == "mp":
-        codes, n_iter = matching_pursuit(X, D, k, positive=positive).codes().to_dense(), k
-    elif algorithm == "omp":
-        codes, n_iter = orthogonal_matching_pursuit(X, D, k).codes().to_dense(), k
-    elif algorithm == "topk":
-        codes, n_iter = _topk(X, D, k, positive), 1
-    else:  # "threshold"
-        codes, n_iter = soft_threshold(X @ D.T, alpha, positive=positive), 1
-    return (codes, n_iter) if return_n_iter else codes
+    return _encode(
+        X, D, algorithm=algorithm, alpha=alpha, k=k, positive=positive, max_iter=max_iter, tol=tol, init=init,
+        who=who, max_iter_name=max_iter_name, tol_name=tol_name,
+    )
