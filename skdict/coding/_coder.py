@@ -136,6 +136,12 @@ class SparseCoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         -------
         codes : array of shape (n_samples, n_components)
             ``X``'s dtype and backend.
+
+        Warns
+        -----
+        ConvergenceWarning
+            fista/ista: some rows stopped at ``transform_max_iter`` before their
+            duality gap reached ``transform_tol``.
         """
         if self._is_fitted():
             X = check_input(self, X, reset=False)

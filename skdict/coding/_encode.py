@@ -329,6 +329,29 @@ def sparse_encode(
     n_iter : int
         Only when ``return_n_iter``.
 
+    Raises
+    ------
+    ValueError
+        Bad ``X``, ``dictionary`` or ``init`` (complex, NaN/inf, wrong shape),
+        or codes too large for the dtype (e.g. float32 data near 1e38 on atoms
+        of norm 1e-5): pass float64 or rescale.
+
+    Warns
+    -----
+    ConvergenceWarning
+        fista/ista (with ``tol > 0``) when some rows stop at ``max_iter`` before
+        their duality gap reaches ``tol``: says how many and the worst relative gap.
+
+    Notes
+    -----
+    Far from unit scale (:math:`\max|X|` or :math:`\max|D|` beyond
+    :math:`2^{\pm 16}` in float32, :math:`2^{\pm 128}` in float64) the problem is
+    solved on :math:`X' = 2^{-e_X} X`, :math:`D' = 2^{-e_D} D` (exact powers of
+    two bringing both maxima into [0.5, 1)) and mapped back by the scaling
+    laws: :math:`z^\star(sX, tD, st\alpha) = \tfrac{s}{t} z^\star(X, D, \alpha)`
+    for fista, ista, mp and omp, :math:`c(sX, tD) = st\,c(X, D)` for topk and
+    threshold. So any finite input gives finite, right codes or a clear error.
+
     See Also
     --------
     SparseCoder : the same codes as a scikit-learn transformer.
