@@ -17,7 +17,7 @@ from skdict.metrics._scorers import get_scorer, make_gt_scorer
 from skdict.metrics._sparsity import dead_fraction, l0
 from skdict.metrics._support import support_scores
 
-#: The issue's name for the Pearson correlation of two feature matrices' entries.
+#: Short name for the Pearson correlation of two feature matrices' entries.
 pcc = feature_matrix_pcc
 
 __all__ = [

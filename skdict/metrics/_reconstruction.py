@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from skdict._array import get_namespace
 from skdict.metrics._validation import _check_matrix, _max_exponent
 
@@ -39,11 +41,14 @@ def explained_variance(X, X_hat):
     Notes
     -----
     Any dtype is accepted; float16 and integers are read as float64 (a float16
-    sum of squares overflows at 256). Both arrays are first multiplied by one
-    power of two (exact) that brings :math:`\max(|X|, |\hat X|)` into
-    :math:`[0.5, 1)`, and sums are accumulated in float64, so any finite input
-    gives a finite answer: float32 data near :math:`10^{38}` and subnormal
-    float64 data near :math:`10^{-310}` alike.
+    sum of squares overflows at 256). Each sum of squares is computed on its
+    array multiplied by an exact power of two that brings its largest entry into
+    :math:`[0.5, 1)`, accumulated in float64, and the two exponents are combined
+    at the end (:func:`_sum_of_squares`). So any finite input gives the right
+    value: float32 data near :math:`10^{38}` and subnormal float64 data near
+    :math:`10^{-310}` alike. Only a value below :math:`-1.8 \cdot 10^{308}`
+    (a reconstruction error beyond float64's range times the variance) is
+    returned as ``-inf``, its correct rounding.
     """
     X = _check_matrix(X, "X")
     X_hat = _check_matrix(X_hat, "X_hat")
@@ -54,26 +59,34 @@ def explained_variance(X, X_hat):
             f"explained_variance needs at least 2 samples (rows) in X to measure its variance; got X.shape={X.shape}."
         )
     xp = get_namespace(X, X_hat)
-    # EV is a ratio, blind to a common scale: both arrays are multiplied by one power of two (exact)
-    # so that max(|X|, |X_hat|) is in [0.5, 1) and no square over- or underflows in the input's dtype.
-    exponent = -xp.maximum(_max_exponent(X), _max_exponent(X_hat))
-    X, X_hat = xp.ldexp(X, exponent), xp.ldexp(X_hat, exponent)
-    residual = X - X_hat
-    centred = X - xp.mean(X, axis=0, dtype=xp.float64)
-    ss_res = xp.sum(residual * residual, dtype=xp.float64)
-    ss_tot = xp.sum(centred * centred, dtype=xp.float64)
     if bool(xp.all(X == X[0])):
         raise ValueError(
             "X has zero variance (all its rows are identical), so explained variance is undefined "
             "(its denominator is 0); pass data whose rows differ."
         )
-    if float(ss_tot) == 0.0:
-        raise ValueError(
-            "The variance of X is too small relative to its largest value to be represented in float64 "
-            "(its rows differ by less than about 1e-150 times max |X|), so explained variance is undefined; "
-            "subtract the common value from X and X_hat first."
-        )
-    return float(1.0 - ss_res / ss_tot)
+    common = xp.maximum(_max_exponent(X), _max_exponent(X_hat))  # X - X_hat cannot overflow at this scale
+    ss_res, res_exponent = _sum_of_squares(xp.ldexp(X, -common) - xp.ldexp(X_hat, -common))
+    X_unit_exponent = _max_exponent(X)
+    X_unit = xp.ldexp(X, -X_unit_exponent)
+    ss_tot, tot_exponent = _sum_of_squares(X_unit - xp.mean(X_unit, axis=0, dtype=xp.float64))
+    shift = 2 * (int(common) + res_exponent - int(X_unit_exponent) - tot_exponent)
+    try:
+        ratio = math.ldexp(ss_res / ss_tot, shift)
+    except OverflowError:
+        ratio = math.inf
+    return 1.0 - ratio
+
+
+def _sum_of_squares(A):
+    r"""``(m, e)`` with :math:`\sum A^2 = m \cdot 4^{e}`: the squares of :math:`2^{-e} A`, summed in float64.
+
+    :math:`e` is the exponent of :math:`\max|A|`, so every scaled entry is below 1
+    in magnitude: no square overflows, and none that matters underflows.
+    """
+    xp = get_namespace(A)
+    exponent = _max_exponent(A)
+    scaled = xp.ldexp(A, -exponent)
+    return float(xp.sum(scaled * scaled, dtype=xp.float64)), int(exponent)
 
 
 def fvu(X, X_hat):

@@ -97,3 +97,15 @@ def test_complex_input_is_an_error_not_a_dropped_imaginary_part(pair):
     X, X_hat = pair
     with pytest.raises(ValueError, match="X_hat is complex"):
         metrics.explained_variance(X, X_hat + 1j)
+
+
+def test_explained_variance_beyond_float64_is_minus_inf_and_tiny_variance_is_not_identical_rows(pair):
+    """Data at 1e-300 reconstructed by a constant 0.13: EV is about -1e598, correctly rounded to -inf (not an
+    error claiming the rows are identical); identical rows are still an error."""
+    X, _ = pair
+    assert metrics.explained_variance(X * 1e-300, np.full(X.shape, 0.13)) == -np.inf
+    assert metrics.explained_variance(X * 1e-300, X * 1e-300 + 1e-302) == pytest.approx(
+        metrics.explained_variance(X, X + 1e-2), rel=1e-12
+    )
+    with pytest.raises(ValueError, match="all its rows are identical"):
+        metrics.explained_variance(np.ones((3, 2)) * 1e-310, np.zeros((3, 2)))
