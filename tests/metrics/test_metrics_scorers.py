@@ -20,6 +20,9 @@ from skdict.metrics import (
     mean_max_cosine,
 )
 
+# The SAEs here train a few epochs on purpose (the scorers are under test, not the fits).
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
 
 @pytest.fixture(scope="module")
 def bench():
