@@ -7,6 +7,9 @@ from sklearn.datasets import load_digits
 from skdict import MPSAE, TopKSAE
 from skdict.metrics import l0
 
+#: These fits are deliberately short (a few epochs): running out of max_iter is expected here, not a
+#: finding (tests/sae/test_convergence_warning.py checks the warnings themselves).
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
 #: (selection, positive): the paper's rule (default), classical MP, non-negative codes.
 RULES = [("signed", False), ("absolute", False), ("signed", True)]
