@@ -15,6 +15,7 @@ from sklearn.utils.validation import check_array, check_consistent_length, valid
 
 from skdict._array import device_of, get_namespace, is_cupy_array, to_device
 from skdict.ops.atoms import normalize_rows
+from skdict.sources._dispatch import from_dlpack, is_foreign_dlpack
 
 FLOAT_DTYPES = (np.float64, np.float32)
 
@@ -56,8 +57,11 @@ def check_input(estimator, X, *, reset):
     """Validate ``X`` for ``estimator`` (fit when ``reset`` is true, else a fitted method).
 
     Returns a C-contiguous float32/float64 array of the input's backend; other
-    dtypes become float64.
+    dtypes become float64. Another framework's array (a torch tensor, a JAX array)
+    is taken through DLPack, zero-copy: CPU memory as NumPy, CUDA memory as CuPy.
     """
+    if is_foreign_dlpack(X):
+        X = from_dlpack(X)
     if is_cupy_array(X):
         X = _check_device_array(X, name="X", estimator=estimator)
         _check_n_features(estimator, X, reset)
@@ -209,6 +213,8 @@ def check_target(Y, X, *, name="Y"):
         Integer ``Y`` (labels, not activations), ``Y`` not 2-D, complex, NaN/inf, or
         another number of rows than ``X``.
     """
+    if is_foreign_dlpack(Y):
+        Y = from_dlpack(Y)
     if is_cupy_array(Y) != is_cupy_array(X):
         raise TypeError(f"{name} and X must both be NumPy or both be CuPy arrays.")
     dtype = getattr(Y, "dtype", None)

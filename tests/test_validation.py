@@ -90,3 +90,45 @@ def test_target_rows_must_match_x_and_take_its_dtype():
     with pytest.raises(ValueError, match=r"Y must have shape \(n_samples=5, n_targets\), got shape \(4, 2\)"):
         check_target(np.ones((4, 2)), np.ones((5, 3)))
     assert check_target(np.ones((5, 2)), np.ones((5, 3), dtype=np.float32)).dtype == np.float32
+
+
+class _ForeignArray:
+    """What a torch or JAX array on the CPU offers: the DLPack protocol, and no NumPy type."""
+
+    def __init__(self, array):
+        self._array = array
+        self.shape, self.ndim, self.dtype = array.shape, array.ndim, array.dtype
+
+    def __dlpack__(self, **kwargs):
+        return self._array.__dlpack__(**kwargs)
+
+    def __dlpack_device__(self):
+        return self._array.__dlpack_device__()
+
+
+def test_dlpack_arrays_are_taken_zero_copy_by_fit_partial_fit_and_transform():
+    from skdict import TopKSAE
+
+    X = np.random.default_rng(0).normal(size=(120, 6)).astype(np.float32)
+    Y = X[:, :4] * 2
+    params = dict(n_components=12, k=3, max_iter=2, random_state=0)
+    plain = TopKSAE(**params).fit(X)
+    foreign = TopKSAE(**params).fit(_ForeignArray(X))
+    np.testing.assert_array_equal(foreign.components_, plain.components_)
+    codes = foreign.transform(_ForeignArray(X))
+    assert isinstance(codes, np.ndarray)
+    np.testing.assert_array_equal(codes, plain.transform(X))
+    np.testing.assert_array_equal(
+        TopKSAE(**params).partial_fit(_ForeignArray(X)).components_, TopKSAE(**params).partial_fit(X).components_
+    )
+    transcoder = TopKSAE(**params).fit(_ForeignArray(X), _ForeignArray(Y))
+    assert transcoder.is_transcoder_ and transcoder.n_targets_ == 4
+    np.testing.assert_array_equal(transcoder.components_, TopKSAE(**params).fit(X, Y).components_)
+
+
+def test_dlpack_input_is_not_copied():
+    from skdict._validation import check_input
+    from sklearn.base import BaseEstimator
+
+    X = np.random.default_rng(0).normal(size=(10, 3))
+    assert np.shares_memory(check_input(BaseEstimator(), _ForeignArray(X), reset=True), X)
