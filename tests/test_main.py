@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from skdict import TopKSAE, _report
@@ -40,7 +41,7 @@ def parse_tables(text):
             j = i + 4
             while j < len(lines) and not lines[j].startswith("---"):
                 cells = lines[j].split()
-                rows[cells[0]] = cells[1:]
+                rows[cells[0]] = [cell.rstrip("*") for cell in cells[1:]]
                 j += 1
             tables[name] = rows
             i = j + 1
@@ -201,3 +202,95 @@ def test_cuda_without_a_usable_gpu_is_a_usage_error(tmp_path, capsys, monkeypatc
         main(["--quick", "--device", "cuda", "--output-dir", str(tmp_path)])
     assert info.value.code == 2
     assert "pip install skdict[gpu]" in capsys.readouterr().err
+
+
+def test_softplus_codes_are_counted_above_the_stated_threshold(quick_run):
+    """SoftplusAdam's codes are never exactly 0: its L0/dead cells are marked and the footnote states the rule."""
+    _, text, _ = quick_run
+    row = next(line for line in text.splitlines() if line.startswith("SoftplusAdam "))
+    ev, l0, dead = row.split()[1:4]
+    assert l0.endswith("*") and dead.endswith("*") and not ev.endswith("*")
+    assert f"|z_ij| > {_report.CODE_THRESHOLD:g} * max_j |z_ij| per row" in text
+    # The exactly sparse methods are counted as they are: no mark.
+    topk = next(line for line in text.splitlines() if line.startswith("TopKSAE "))
+    assert "*" not in topk
+
+
+def test_overcomplete_table_explains_the_expected_dead_fraction(quick_run):
+    _, text, _ = quick_run
+    problem = _report.load_synthetic(_report.RunConfig(quick=True))
+    m, n = problem.fit_params["n_components"], len(problem.features)
+    assert m > n
+    assert f"1 - {n}/{m} = {1 - n / m:.3f}" in text
+    # The OOD table has as many latents as true features: no such note.
+    ood = text.split("\nood:", 1)[1].split("\ndigits:", 1)[0]
+    assert "Dead fraction:" not in ood
+
+
+def test_active_codes_threshold_is_relative_to_each_row():
+    codes = np.array([[1.0, 1e-4, -2e-3, 0.0], [1e-6, 2e-6, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]])
+    active = _report.active_codes(codes, 1e-3)
+    # Row 0: max 1, so |z| > 1e-3 keeps 1 and -2e-3; row 1: max 2e-6 keeps both nonzeros; row 2 stays 0.
+    expected = np.array([[1.0, 0.0, -2e-3, 0.0], [1e-6, 2e-6, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]])
+    np.testing.assert_array_equal(active, expected)
+    np.testing.assert_array_equal(codes[0, 1], 1e-4)  # the input is not modified
+
+
+class _DenseCodes:
+    """A fitted model whose codes are never exactly zero (like softplus codes): z_ij = exp(-|x_i . d_j|)."""
+
+    def fit(self, X):
+        self.components_ = np.eye(4, X.shape[1])
+        return self
+
+    def transform(self, X):
+        return np.exp(-np.abs(X @ self.components_.T) * 10.0)
+
+    def inverse_transform(self, codes):
+        return codes @ self.components_
+
+
+def test_evaluate_counts_dense_codes_above_the_threshold():
+    """The report's L0 and dead fraction of a dense-code method follow the threshold rule exactly."""
+    problem = _report.load_digits(_report.RunConfig(quick=True))
+    exact = _report.evaluate("dense", _DenseCodes(), problem)
+    thresholded = _report.evaluate("dense", _DenseCodes(), problem, code_threshold=0.1)
+    assert exact.error is None and thresholded.error is None
+    assert exact.l0 == 4.0  # every entry nonzero: L0 = n_components without a threshold
+    Z = _DenseCodes().fit(problem.X).transform(problem.X)
+    above = Z > 0.1 * Z.max(axis=1, keepdims=True)
+    assert thresholded.l0 == pytest.approx(above.sum(axis=1).mean())
+    assert thresholded.dead_fraction == pytest.approx(1.0 - above.any(axis=0).mean())
+    assert 1.0 <= thresholded.l0 < 4.0
+    assert thresholded.explained_variance == exact.explained_variance  # reconstructions use every code
+
+
+def test_quick_budgets_are_smaller_and_the_full_run_is_unchanged():
+    """--quick shrinks every size and budget; the default run keeps the settings its figures were measured at."""
+    full, quick = _report.RunConfig(), _report.RunConfig(quick=True)
+    sizes = {}
+    for load in (_report.load_synthetic, _report.load_ood, _report.load_digits):
+        a, b = load(full), load(quick)
+        sizes[a.name] = (a.X.shape, a.fit_params["n_components"], a.fit_params["max_iter"])
+        assert b.X.size * b.fit_params["max_iter"] < a.X.size * a.fit_params["max_iter"] / 2
+    assert sizes == {
+        "synthetic": ((6000, 96), 512, 20),
+        "ood": ((10_000, 15), 32, 60),
+        "digits": ((1797, 64), 256, 30),
+    }
+    synthetic = _report.load_synthetic(full)
+    factories = dict(_report.SYNTHETIC_METHODS)
+    assert factories["SoftplusAdam"](synthetic, full).max_iter == 300
+    assert factories["SoftplusAdam"](synthetic, full).transform_max_iter == 100
+    assert factories["DL-FISTA"](synthetic, full).max_iter == 15
+    assert dict(_report.OOD_METHODS)["DL-FISTA"](synthetic, full).max_iter == 30
+    for name in ("SoftplusAdam", "DL-FISTA"):
+        assert factories[name](synthetic, quick).max_iter < factories[name](synthetic, full).max_iter
+
+
+def test_help_says_what_quick_is(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "a few seconds per fit" not in text
+    assert "--quick" in text and "smoke" in text
