@@ -160,6 +160,9 @@ class FISTADictionaryLearning(BaseDictionaryLearner):
         code step), ``"l0"`` (mean nonzero codes per sample, at the code step: the
         dictionary update that follows changes the codes a later ``transform``
         gives), ``"n_resampled"``.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Only when ``X`` has string feature names.
 
     Warns
     -----
@@ -174,9 +177,6 @@ class FISTADictionaryLearning(BaseDictionaryLearner):
     (:data:`skdict.dictionary._base.CODE_BLOCK_ELEMENTS`), so the memory of
     ``transform`` beyond its output, and of a batch fit beyond the codes
     :math:`Z` it keeps for warm starts, is O(block x ``n_components``).
-    n_features_in_ : int
-    feature_names_in_ : ndarray of str
-        Only when ``X`` has string feature names.
 
     Examples
     --------
