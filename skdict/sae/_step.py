@@ -60,8 +60,8 @@ def sum_of_squares(A):
     total = 0.0
     for start in range(0, A.shape[0], rows):
         block = A[start : start + rows].astype(xp.float64).ravel()
-        total += float(xp.vdot(block, block))
-    return total
+        total = total + xp.vdot(block, block)  # a device scalar: one read back, below
+    return float(total)
 
 
 def l2_norm(A):
