@@ -115,6 +115,13 @@ class BaseDictionaryLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         """``(what ran out, the fix)`` for the ConvergenceWarning of codes that ran out of budget."""
         raise NotImplementedError
 
+    def _warn_max_iter(self, unit, quantity="loss"):
+        """ConvergenceWarning from ``fit``: ``max_iter`` ``unit`` ended before ``quantity`` changed by at most ``tol``."""
+        warn_not_converged(
+            self, f"max_iter={self.max_iter} {unit} ended before the {quantity} changed by at most tol={self.tol:g} "
+            "relative", "raise max_iter or tol", stacklevel=4,
+        )
+
     def _codes(self, X):
         """Codes of a validated ``X``; a :class:`~sklearn.exceptions.ConvergenceWarning` if rows ran out of budget."""
         codes, n_unconverged = self._encode(X)

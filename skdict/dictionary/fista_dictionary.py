@@ -414,10 +414,7 @@ class FISTADictionaryLearning(BaseDictionaryLearner):
     def _warn_fit_budgets(self, converged, last_step, unit):
         """ConvergenceWarnings for a fit whose ``max_iter`` or last code step ran out of budget."""
         if not converged:
-            warn_not_converged(
-                self, f"max_iter={self.max_iter} {unit} ended before the objective changed by at most "
-                f"tol={self.tol:g} relative", "raise max_iter or tol", stacklevel=4,
-            )
+            self._warn_max_iter(unit, "objective")
         if last_step.n_uncertified:
             what, fix = self._budget_fix()
             warn_not_converged(

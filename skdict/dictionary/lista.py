@@ -281,10 +281,7 @@ class LISTA(BaseDictionaryLearner):
         with EpochProgress(self.max_iter, enabled=self.verbose > 0, description=type(self).__name__) as progress:
             converged = self._train(X, targets, rng, progress)
         if not converged:
-            warn_not_converged(
-                self, f"max_iter={self.max_iter} epochs ended before the epoch loss changed by at most "
-                f"tol={self.tol:g} relative", "raise max_iter or tol", stacklevel=3,
-            )
+            self._warn_max_iter("epochs", "epoch loss")
         return self
 
     def _train(self, X, targets, rng, progress):

@@ -11,7 +11,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 import numpy as np
 
 from skdict._array import DEVICES, get_namespace
-from skdict._guards import DivergenceGuard, warn_not_converged
+from skdict._guards import DivergenceGuard
 from skdict._progress import EpochProgress
 from skdict.dictionary._base import BaseDictionaryLearner, encode_in_blocks
 from skdict.exceptions import TrainingDivergedError
@@ -266,8 +266,5 @@ class SoftplusAdamDictionaryLearning(BaseDictionaryLearner):
             raise
         self.components_ = params["D"]
         if not converged:
-            warn_not_converged(
-                self, f"max_iter={self.max_iter} steps ended before the loss changed by at most tol={self.tol:g} "
-                "relative", "raise max_iter or tol", stacklevel=3,
-            )
+            self._warn_max_iter("steps")
         return self
