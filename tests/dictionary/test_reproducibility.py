@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from sklearn.exceptions import ConvergenceWarning
 
-from skdict import FISTADictionaryLearning, TopKSAE
+from skdict import FISTADictionaryLearning, TopKSAE  # noqa: F401 - named by MODELS, built by eval
 
 #: The documented tolerance across thread settings, float64, on unit-norm atoms (doc/reproducibility.rst).
 CROSS_THREAD_ATOL = 1e-6
@@ -29,7 +29,7 @@ MODELS = {
 FIT = """
 import json, sys, warnings
 import numpy as np
-from skdict import FISTADictionaryLearning, TopKSAE
+from skdict import FISTADictionaryLearning, TopKSAE  # noqa: F401 - named by MODELS, built by eval
 warnings.simplefilter("ignore")
 X = np.random.default_rng(0).standard_normal((400, 12))
 model = {model}.fit(X)
