@@ -30,8 +30,9 @@ for name, batch_size in [("FISTA DL, batch", None), ("FISTA DL, minibatch 500", 
 
     class Recorded(FISTADictionaryLearning):
         def _record(self, *args):
-            super()._record(*args)
+            recorded = super()._record(*args)  # what the fit reads back (the step's objective)
             recovery.append(gt_recovery(features, self.components_))
+            return recorded
 
     Recorded(96, alpha=0.3, positive_code=True, batch_size=batch_size, max_iter=20, random_state=0).fit(X)
     curves[name] = recovery
