@@ -76,6 +76,7 @@ class DivergenceGuard:
         self.estimator = estimator
         self.fix = fix
         self._reference = None if reference_loss is None else float(reference_loss)
+        self._seen_loss = False
         self._confirmed = {name: a.copy() for name, a in arrays.items()}  # sane by assumption: the start
         self._candidate = None  # taken at a checkpoint, not yet confirmed by a sane loss
         self._spare = None  # a buffer set to reuse for the next checkpoint
@@ -107,10 +108,10 @@ class DivergenceGuard:
             Where training is (e.g. ``"epoch 3, step 120"``), for the message.
         """
         loss = float(loss)
-        if self._reference is None and math.isfinite(loss):
-            self._reference = abs(loss)
-        elif self._reference is not None and math.isfinite(loss) and self._reference == 0.0:
-            self._reference = abs(loss)  # a zero reference (constant target) would flag any loss
+        if not self._seen_loss and math.isfinite(loss):
+            # the first loss is at the starting parameters: a start worse than the trivial model sets the bar
+            self._seen_loss = True
+            self._reference = abs(loss) if self._reference is None else max(self._reference, abs(loss))
         if not math.isfinite(loss):
             self.fail(where, f"the loss became {loss}")
         if loss > self.limit and self.limit > 0:

@@ -49,9 +49,18 @@ def test_a_non_finite_loss_diverges(loss):
 
 def test_limit_is_factor_times_the_reference():
     _, guard = _guard(reference_loss=2.0)
+    guard.check(1.0, "first")  # below the reference: the reference stays
     guard.check(2.0 * DIVERGENCE_FACTOR, "at the limit")  # sane: not above the limit
     with pytest.raises(TrainingDivergedError, match="more than 100x"):
         guard.check(2.0 * DIVERGENCE_FACTOR * 1.01, "above")
+
+
+def test_a_first_loss_above_the_reference_raises_the_bar():
+    _, guard = _guard(reference_loss=1.0)
+    guard.check(50.0, "first")  # the start is worse than the trivial model (e.g. a wide random dictionary)
+    assert guard.limit == 50.0 * DIVERGENCE_FACTOR
+    guard.check(60.0, "second")
+    assert guard.limit == 50.0 * DIVERGENCE_FACTOR  # only the first loss counts
 
 
 def test_first_loss_is_the_reference_when_none_is_given():

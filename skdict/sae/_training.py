@@ -102,9 +102,9 @@ class _TrainingGuard:
     def check_loss(self, loss, Y, where):
         """Accept the loss at the current parameters or restore the last sane state and raise."""
         if self.guard is None:
-            reference = max(trivial_loss(self.model, Y), loss) if math.isfinite(loss) else trivial_loss(self.model, Y)
-            self.guard = DivergenceGuard(
-                self._watched(), reference_loss=reference, estimator=self.model, fix=_divergence_fix(self.model)
+            self.guard = DivergenceGuard(  # the guard takes the larger of this reference and the first loss
+                self._watched(), reference_loss=trivial_loss(self.model, Y), estimator=self.model,
+                fix=_divergence_fix(self.model),
             )
         self._guarded(self.guard.check, loss, where)
         self.confirmed_t = self.candidate_t
