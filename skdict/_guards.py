@@ -9,6 +9,8 @@ failure reads the same everywhere:
   trivial model: codes all zero, or the first loss seen), is a divergence: the
   guard puts back the last parameters whose loss was *sane* (not merely finite)
   and raises :class:`~skdict.exceptions.TrainingDivergedError` naming what to lower.
+- :func:`keeps_state_on_failure` makes a fitting method leave its estimator as it
+  was when the call fails for any other reason (bad input found part-way through).
 - :func:`warn_not_converged` emits scikit-learn's
   :class:`~sklearn.exceptions.ConvergenceWarning` with the estimator, what ran
   out and the fix.
@@ -16,6 +18,7 @@ failure reads the same everywhere:
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 
@@ -156,3 +159,32 @@ def warn_not_converged(estimator, what, fix, *, stacklevel=3):
     """
     name = estimator if isinstance(estimator, str) else type(estimator).__name__
     warnings.warn(f"{name}: {what}; {fix}.", ConvergenceWarning, stacklevel=stacklevel)
+
+
+def keeps_state_on_failure(method):
+    """Make a fitting method leave the estimator as it was when it raises.
+
+    Everything a call may change is an attribute, so the estimator's ``__dict__``
+    is copied (shallow) before the call and put back if the call raises any
+    ``Exception`` other than :class:`~skdict.exceptions.TrainingDivergedError`: a
+    bad parameter, input or target found part-way through leaves a fitted model
+    fitted and unchanged (and an unfitted one unfitted). A divergence is not
+    undone: the model keeps its last sane parameters, as the error says.
+    Arrays updated in place by training are not copied; an error raised mid-
+    training (other than a divergence) leaves them at its last finite step.
+    ``KeyboardInterrupt`` keeps what was trained so far.
+    """
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        saved = dict(self.__dict__)
+        try:
+            return method(self, *args, **kwargs)
+        except TrainingDivergedError:
+            raise
+        except Exception:
+            self.__dict__.clear()
+            self.__dict__.update(saved)
+            raise
+
+    return wrapper

@@ -8,6 +8,7 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from skdict._array import device_of, to_device
+from skdict._guards import keeps_state_on_failure
 from skdict._validation import check_codes, check_input
 from skdict.coding._encode import ALGORITHMS, _check_dictionary, check_dictionary, check_matrix, encode_checked
 
@@ -96,6 +97,7 @@ class SparseCoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         self.transform_max_iter = transform_max_iter
         self.transform_tol = transform_tol
 
+    @keeps_state_on_failure
     def fit(self, X, y=None):
         """Validate ``X`` against the dictionary; nothing is learned.
 

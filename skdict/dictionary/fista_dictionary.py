@@ -11,7 +11,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from skdict._array import DEVICES, get_namespace, to_numpy
-from skdict._guards import warn_not_converged
+from skdict._guards import keeps_state_on_failure, warn_not_converged
 from skdict._progress import EpochProgress
 from skdict.dictionary._base import BaseDictionaryLearner, encode_in_blocks
 from skdict.ops.fista import lasso_objective, lipschitz_constant
@@ -434,6 +434,7 @@ class FISTADictionaryLearning(BaseDictionaryLearner):
         self.n_iter_ = 0
         self.n_steps_ = 0
 
+    @keeps_state_on_failure
     def fit(self, X, y=None):
         """Learn the dictionary from ``X`` (batch mode, or minibatch epochs when ``batch_size`` is set).
 
@@ -459,6 +460,7 @@ class FISTADictionaryLearning(BaseDictionaryLearner):
         self._warn_fit_budgets(converged, last_step, "alternations" if self.batch_size is None else "epochs")
         return self
 
+    @keeps_state_on_failure
     def partial_fit(self, X, y=None):
         """Update the dictionary from one chunk of a stream (minibatch steps of ``batch_size``, or one step on ``X``).
 

@@ -10,7 +10,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from skdict._array import DEVICES, get_namespace
-from skdict._guards import DivergenceGuard, warn_not_converged
+from skdict._guards import DivergenceGuard, keeps_state_on_failure, warn_not_converged
 from skdict._progress import EpochProgress
 from skdict._validation import check_atoms
 from skdict.dictionary._base import BaseDictionaryLearner, encode_in_blocks
@@ -258,6 +258,7 @@ class LISTA(BaseDictionaryLearner):
         self.thresholds_ = xp.full((self.n_layers, n_components), self.alpha / L, dtype=X.dtype)
         return G, L
 
+    @keeps_state_on_failure
     def fit(self, X, y=None):
         """Initialise from ISTA on the dictionary and train on the lasso codes of ``X``.
 

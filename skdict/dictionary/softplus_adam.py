@@ -11,7 +11,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 import numpy as np
 
 from skdict._array import DEVICES, get_namespace
-from skdict._guards import DivergenceGuard
+from skdict._guards import DivergenceGuard, keeps_state_on_failure
 from skdict._progress import EpochProgress
 from skdict.dictionary._base import BaseDictionaryLearner, encode_in_blocks
 from skdict.exceptions import TrainingDivergedError
@@ -238,6 +238,7 @@ class SoftplusAdamDictionaryLearning(BaseDictionaryLearner):
             "raise transform_max_iter or tol",
         )
 
+    @keeps_state_on_failure
     def fit(self, X, y=None):
         """Learn codes and atoms of ``X`` jointly by Adam.
 

@@ -13,7 +13,6 @@ An architecture with another encoder (matching pursuit) names its parameters
 
 from __future__ import annotations
 
-import functools
 from numbers import Integral, Real
 
 import numpy as np
@@ -22,6 +21,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from skdict._guards import keeps_state_on_failure
 from skdict._array import DEVICES, device_of, get_namespace, is_cupy_array, like_input, resolve_device, to_device, to_numpy
 from skdict._validation import check_codes, check_input, check_target, is_matrix_target
 from skdict.exceptions import TrainingDivergedError
@@ -51,35 +51,6 @@ def _sample_rows(rng, n_rows, size):
     while distinct.shape[0] < size:  # 2*size draws from > 4*size rows: rarely more than once
         distinct = np.union1d(distinct, rng.randint(0, n_rows, size=size))
     return np.sort(rng.choice(distinct, size=size, replace=False))
-
-
-def keeps_state_on_failure(method):
-    """Make a fitting method leave the estimator as it was when it raises.
-
-    Everything a call may change is an attribute, so the estimator's ``__dict__``
-    is copied (shallow) before the call and put back if the call raises any
-    ``Exception`` other than :class:`~skdict.exceptions.TrainingDivergedError`: a
-    bad parameter, input or target found part-way through leaves a fitted model
-    fitted and unchanged (and an unfitted one unfitted). A divergence is not
-    undone: the model keeps its last sane parameters, as the error says.
-    Arrays updated in place by training are not copied; an error raised mid-
-    training (other than a divergence) leaves them at its last finite step.
-    ``KeyboardInterrupt`` keeps what was trained so far.
-    """
-
-    @functools.wraps(method)
-    def wrapper(self, *args, **kwargs):
-        saved = dict(self.__dict__)
-        try:
-            return method(self, *args, **kwargs)
-        except TrainingDivergedError:
-            raise
-        except Exception:
-            self.__dict__.clear()
-            self.__dict__.update(saved)
-            raise
-
-    return wrapper
 
 
 class BaseSparseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):

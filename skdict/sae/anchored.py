@@ -12,7 +12,7 @@ from sklearn.utils.validation import check_is_fitted
 from skdict._array import get_namespace, to_numpy
 from skdict._validation import check_atoms, check_input, check_target, is_matrix_target
 from skdict.exceptions import TrainingDivergedError
-from skdict.sae._base import keeps_state_on_failure
+from skdict._guards import keeps_state_on_failure
 
 
 class AnchorPenalty:
