@@ -9,6 +9,7 @@ costs nothing until the user passes such an object.
 from __future__ import annotations
 
 import os
+import threading
 
 import numpy as np
 
@@ -130,26 +131,95 @@ class ShardedSource(RowRangeSource):
         return bounds
 
 
-def npy_source(path):
-    """A ``.npy`` file as a memory-mapped :class:`ArraySource` (nothing is read until rows are asked for).
+class NpyFileSource(RowRangeSource):
+    """Rows of a ``.npy`` file read by explicit positioned reads (no memory map).
+
+    A memory map's pages, once touched, stay in the process's resident memory as
+    long as the system has room, so streaming a file larger than RAM through one
+    makes the RSS grow with the file. Here each read copies its rows into a fresh
+    array and nothing else stays mapped: resident memory is bounded by the reads
+    in flight.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A C-ordered 2-D ``.npy`` array of numbers (format version 1, 2 or 3).
 
     Raises
     ------
     FileNotFoundError
         The file does not exist.
     ValueError
-        It is not a ``.npy`` file NumPy can map (pickled objects, a corrupt header), or not 2-D.
+        It is not a ``.npy`` file (bad magic string or header), holds Python objects, is
+        Fortran-ordered, is not 2-D, or is shorter than its header says (truncated).
     """
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"no such .npy file: {path!r}.")
-    try:
-        array = np.load(path, mmap_mode="r", allow_pickle=False)
-    except ValueError as exc:
-        raise ValueError(f"{path} cannot be memory-mapped as a .npy array of numbers: {exc}") from None
-    if not isinstance(array, np.ndarray):  # np.load gives an NpzFile for .npz archives
-        raise ValueError(f"{path} is not a single .npy array (an .npz archive?); give one array per file.")
-    return ArraySource(array, name=path)
+
+    def __init__(self, path):
+        self.path = os.fspath(path)
+        self.name = self.path
+        if not os.path.isfile(self.path):
+            raise FileNotFoundError(f"no such .npy file: {self.path!r}.")
+        with open(self.path, "rb") as f:
+            try:
+                version = np.lib.format.read_magic(f)
+                read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                shape, fortran_order, dtype = read_header(f)  # version 3 differs from 2 only in the header's text encoding
+            except (ValueError, OSError) as exc:
+                raise ValueError(f"{self.path} is not a readable .npy file: {exc}") from None
+            self.offset = f.tell()
+        if dtype.hasobject:
+            raise ValueError(f"{self.path} holds Python objects; skdict reads .npy files of numbers only (no pickle).")
+        if fortran_order:
+            raise ValueError(
+                f"{self.path} is stored in Fortran (column-major) order, so its rows are not contiguous on disk; "
+                "save it C-ordered: np.save(path, np.ascontiguousarray(X))."
+            )
+        _check_matrix_shape(shape, self.path)
+        self.file_dtype = dtype
+        self.n_rows, self.n_features = int(shape[0]), int(shape[1])
+        self.dtype = working_dtype(dtype)
+        self.row_bytes = self.n_features * dtype.itemsize
+        expected = self.offset + self.n_rows * self.row_bytes
+        size = os.path.getsize(self.path)
+        if size < expected:
+            raise ValueError(
+                f"{self.path} is truncated: its header says {self.n_rows} rows of {self.n_features} {dtype} values "
+                f"({expected} bytes) but the file has {size} bytes. Re-create or re-download it."
+            )
+        self._file = None
+        self._lock = threading.Lock()
+
+    def _read(self, start, stop):
+        out = np.empty((stop - start, self.n_features), dtype=self.file_dtype)
+        with self._lock:  # one positioned read at a time on the shared handle (the prefetch thread and callers)
+            if self._file is None:
+                self._file = open(self.path, "rb")  # noqa: SIM115 - kept open across reads, closed in close()
+            self._file.seek(self.offset + start * self.row_bytes)
+            n_read = self._file.readinto(memoryview(out).cast("B"))
+        if n_read != out.nbytes:
+            raise ValueError(f"{self.path}: rows [{start}, {stop}) could not be read (the file shrank while in use?).")
+        return out
+
+    def close(self):
+        """Close the file handle (it is reopened by the next read)."""
+        with self._lock:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
+
+    def __getstate__(self):  # a pickled source (e.g. sent to a joblib worker) reopens its file there
+        state = dict(self.__dict__)
+        state["_file"], state["_lock"] = None, None
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+
+def npy_source(path):
+    """A ``.npy`` file as a :class:`NpyFileSource` (nothing is read until rows are asked for)."""
+    return NpyFileSource(path)
 
 
 def _describe(array):

@@ -36,10 +36,10 @@ def _all_rows(source, block_rows=128):
     return np.concatenate([chunk for _, chunk in source.chunks(block_rows)])
 
 
-def test_npy_path_is_memory_mapped_and_reads_the_same_rows(tmp_path, X):
+def test_npy_path_reads_the_same_rows_without_a_memory_map(tmp_path, X):
     np.save(tmp_path / "x.npy", X)
     source = as_source(tmp_path / "x.npy")
-    assert isinstance(source.array, np.memmap)
+    assert not hasattr(source, "array")  # positioned reads: nothing stays mapped into the process
     assert (source.n_rows, source.n_features, source.dtype) == (1000, 8, np.float32)
     np.testing.assert_array_equal(_all_rows(source), X)
 
@@ -257,3 +257,41 @@ def test_a_source_within_one_buffer_gets_the_in_memory_engine_order(tmp_path, X)
 def test_a_larger_source_is_block_shuffled_once_through(X):
     batches = list(epoch_batches(as_source(X), 64, np.random.RandomState(3), buffer_rows=256, block_rows=100))
     np.testing.assert_array_equal(np.sort(np.concatenate(batches), axis=0), np.sort(X, axis=0))
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.int32, np.float64])
+def test_npy_of_other_dtypes_is_read_in_the_working_dtype(tmp_path, dtype):
+    X = (np.arange(60).reshape(20, 3) % 7).astype(dtype)
+    np.save(tmp_path / "x.npy", X)
+    source = as_source(tmp_path / "x.npy")
+    assert source.dtype == np.float64  # float16 and int32 are read as float64, as scikit-learn does
+    np.testing.assert_array_equal(source.read(3, 11), X[3:11].astype(np.float64))
+
+
+def test_bad_npy_files_are_named_with_the_fix(tmp_path, X):
+    (tmp_path / "junk.npy").write_bytes(b"not numpy at all")
+    with pytest.raises(ValueError, match=r"junk\.npy is not a readable \.npy file"):
+        as_source(tmp_path / "junk.npy")
+    np.save(tmp_path / "full.npy", X)
+    data = (tmp_path / "full.npy").read_bytes()
+    (tmp_path / "cut.npy").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match=r"cut\.npy is truncated: its header says 1000 rows"):
+        as_source(tmp_path / "cut.npy")
+    np.save(tmp_path / "f.npy", np.asfortranarray(X))
+    with pytest.raises(ValueError, match="Fortran"):
+        as_source(tmp_path / "f.npy")
+    np.save(tmp_path / "obj.npy", np.array([[1, "a"]], dtype=object), allow_pickle=True)
+    with pytest.raises(ValueError, match="Python objects"):
+        as_source(tmp_path / "obj.npy")
+    with pytest.raises(FileNotFoundError, match="no such .npy file"):
+        as_source(tmp_path / "missing.npy")
+
+
+def test_npy_source_survives_pickling(tmp_path, X):
+    import pickle
+
+    np.save(tmp_path / "x.npy", X)
+    source = as_source(tmp_path / "x.npy")
+    source.read(0, 5)  # opens its handle
+    clone = pickle.loads(pickle.dumps(source))
+    np.testing.assert_array_equal(clone.read(990, 1000), X[990:])
