@@ -36,7 +36,8 @@ ground-truth recovery (fraction of true features matched by a learned atom
 with |cosine| > 0.95; n/a without ground truth), M_IP (mean over true features
 of the best |cosine|), MCC in / OOD (Hungarian-matched |Pearson| of the codes)
 and fit seconds. A last line fits TripletFeatureLearner on known feature
-matrices. The tables go to OUTPUT_DIR/report.txt; with matplotlib installed,
+matrices. Notes under a table name the methods whose budget ran out before
+their tolerance was met (ConvergenceWarning). The tables go to OUTPUT_DIR/report.txt; with matplotlib installed,
 training curves (and the TopK atoms of digits) go to PNG files there too.
 
 Methods (for --methods): {methods}
@@ -53,8 +54,8 @@ def _build_parser(method_names, code_threshold):
         "--quick",
         action="store_true",
         help="a smoke run: smaller problems (synthetic 2000 x 28 with 32 true features, ood 2000 samples, "
-        "digits with 128 latents) and fewer epochs and iterations: about 11 s of CPU work, under 30 s in all on "
-        "2 cores, against about 1 min 40 s for the default run. Its numbers are rougher and not comparable "
+        "digits with 128 latents) and fewer epochs and iterations: about 13 s in all (18 s of CPU time) on 2 cores, "
+        "against about 1 min 40 s for the default run. Its numbers are rougher and not comparable "
         "to the default run's",
     )
     parser.add_argument(

@@ -20,11 +20,13 @@ from __future__ import annotations
 import math
 import textwrap
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
+from sklearn.exceptions import ConvergenceWarning
 
 from skdict import (
     AnchoredSAE,
@@ -112,6 +114,8 @@ class Result:
     estimator: Any = field(default=None, repr=False)
     #: Relative threshold under which codes counted as zero for L0 and dead fraction (``None``: exact zeros).
     code_threshold: float | None = None
+    #: The distinct ConvergenceWarning messages of the fit and the measurements (listed under the table).
+    convergence_warnings: list[str] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------- methods
@@ -345,7 +349,24 @@ def evaluate(name: str, estimator, problem: Problem, *, code_threshold: float | 
     true features), MCC of the codes against ``codes`` and ``codes_ood``.
     ``code_threshold`` (relative, see :func:`active_codes`) is for codes that are
     never exactly zero: L0 and the dead fraction then count only the entries above it.
+
+    The report's budgets are short: a ``ConvergenceWarning`` of the fit or of the
+    measurements is kept in ``convergence_warnings`` (the table's notes name the method)
+    instead of going to stderr; other warnings are passed on.
     """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        result = _fit_and_measure(name, estimator, problem, code_threshold)
+    for warning in caught:
+        if not issubclass(warning.category, ConvergenceWarning):
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+        elif str(warning.message) not in result.convergence_warnings:
+            result.convergence_warnings.append(str(warning.message))
+    return result
+
+
+def _fit_and_measure(name, estimator, problem, code_threshold):
+    """The fit and the measurements of :func:`evaluate` (which handles the warnings)."""
     from skdict.metrics import dead_fraction, explained_variance, gt_recovery, l0, mcc, mean_max_cosine
 
     X = problem.X
@@ -409,7 +430,11 @@ def _threshold_mark(result):
 
 
 def footnotes(problem: Problem, results: list[Result]) -> list[str]:
-    """The notes printed under a table: thresholded codes, and the dead fraction an overcomplete dictionary expects."""
+    """The notes printed under a table.
+
+    Thresholded codes, the dead fraction an overcomplete dictionary expects, and the
+    methods whose fit or measurement raised a ``ConvergenceWarning``.
+    """
     notes = []
     thresholds = sorted({r.code_threshold for r in results if r.code_threshold is not None})
     for threshold in thresholds:
@@ -427,6 +452,12 @@ def footnotes(problem: Problem, results: list[Result]) -> list[str]:
             f"that finds each feature once leaves up to 1 - {n_true}/{n_components} = "
             f"{1 - n_true / n_components:.3f} of its latents dead (or duplicating a feature); "
             "a dead fraction up to that is expected, not a failure."
+        )
+    unconverged = [r.method for r in results if r.convergence_warnings]
+    if unconverged:
+        notes.append(
+            f"Budget ran out before tol was met (ConvergenceWarning) for {', '.join(unconverged)}: "
+            "their figures are at these budgets, not at convergence."
         )
     return notes
 

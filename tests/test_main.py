@@ -5,10 +5,12 @@ import io
 import math
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
+from sklearn.exceptions import ConvergenceWarning
 
 from skdict import TopKSAE, _report
 from skdict.__main__ import main
@@ -294,3 +296,32 @@ def test_help_says_what_quick_is(capsys):
     text = " ".join(capsys.readouterr().out.split())
     assert "a few seconds per fit" not in text
     assert "--quick" in text and "smoke" in text
+
+
+class _Unconverged(_DenseCodes):
+    """Warns like an estimator whose budget ran out, twice (fit and transform)."""
+
+    def fit(self, X):
+        warnings.warn("Unconverged: max_iter=3 steps ended early; raise max_iter", ConvergenceWarning)
+        return super().fit(X)
+
+    def transform(self, X):
+        warnings.warn("Unconverged: codes not converged; raise transform_max_iter", ConvergenceWarning)
+        return super().transform(X)
+
+
+def test_convergence_warnings_become_a_note_under_the_table(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(_report, "TRAINING", {**_report.TRAINING, "tol": 1.0})  # TopK stops early: converged
+    benchmark = _report.Benchmark(
+        "digits", _report.load_digits, (("TopKSAE", _report.sae(TopKSAE, k=4)), ("Short", lambda p, c: _Unconverged()))
+    )
+    monkeypatch.setattr(_report, "BENCHMARKS", [benchmark])
+    with warnings.catch_warnings(record=True) as escaped:
+        warnings.simplefilter("always")
+        status = main(["--quick", "--methods", "TopKSAE,Short", "--device", "cpu", "--output-dir", str(tmp_path)])
+    assert status == 0
+    assert not [w for w in escaped if "Unconverged" in str(w.message)]  # kept in the report, not on stderr
+    text = capsys.readouterr().out
+    assert "(ConvergenceWarning) for Short: their figures are at these budgets" in " ".join(text.split())
+    assert "TopKSAE" not in text.split("ConvergenceWarning) for", 1)[1].split(":", 1)[0]
+    assert math.isfinite(float(parse_tables(text)["digits"]["Short"][0]))
