@@ -37,8 +37,9 @@ with |cosine| > 0.95; n/a without ground truth), M_IP (mean over true features
 of the best |cosine|), MCC in / OOD (Hungarian-matched |Pearson| of the codes)
 and fit seconds. A last line fits TripletFeatureLearner on known feature
 matrices. Notes under a table name the methods whose budget ran out before
-their tolerance was met (ConvergenceWarning). The tables go to OUTPUT_DIR/report.txt; with matplotlib installed,
-training curves (and the TopK atoms of digits) go to PNG files there too.
+their tolerance was met (ConvergenceWarning). The tables go to
+OUTPUT_DIR/report.txt; with matplotlib installed, training curves (and the
+TopK atoms of digits) go to PNG files there too.
 
 Methods (for --methods): {methods}
 """
