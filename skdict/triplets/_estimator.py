@@ -85,8 +85,8 @@ class TripletFeatureLearner(BaseEstimator):
     ----------
     feature_matrix_ : array of shape (n_features, n_features)
         The fitted :math:`\Phi`, PSD with unit Frobenius norm.
-    components_ : array of shape (rank_, n_features)
-        Factor with ``components_.T @ components_ == feature_matrix_``: rows
+    components_ : array of shape (r, n_features)
+        :math:`r` = ``rank_``. Factor with ``components_.T @ components_ == feature_matrix_``: rows
         :math:`\sqrt{\lambda_k} v_k^\top`, the principal axes in decreasing order.
     rank_ : int
         Numerical rank of ``feature_matrix_`` (eigenvalues above 1e-6 of the largest).
