@@ -11,8 +11,8 @@ merged into the running ones (Chan, Golub & LeVeque, 1979):
     M_2 = M_{2,a} + M_{2,b} + \\delta^2 \\, n_a n_b / (n_a + n_b),
 
 which avoids the cancellation of :math:`\\sum y^2 - n \\bar y^2` when the mean is
-large against the spread. Each batch is scaled by its largest magnitude before
-squaring (so float32 data near 1e30 does not overflow) and sums are kept in float64.
+large against the spread. Sums are kept in float64, each row block scaled by its largest magnitude before
+squaring (so float32 data near its largest values does not overflow).
 """
 
 from __future__ import annotations
@@ -24,8 +24,17 @@ import numpy as np
 from skdict._array import get_namespace, to_numpy
 
 
+#: Elements of one row block squared at once (a float64 copy of the block is the only scratch).
+_BLOCK_ELEMENTS = 1 << 20
+
+
 def batch_moments(Y):
     """Count, per-feature mean and per-feature centred sum of squares of one batch, as float64 NumPy.
+
+    The mean is accumulated in float64 without copying ``Y``; the centred squares are
+    summed over row blocks of :data:`_BLOCK_ELEMENTS` elements, each scaled by its
+    largest magnitude (so float32 data near its largest values does not overflow),
+    so the scratch memory is bounded whatever the batch size.
 
     Parameters
     ----------
@@ -39,16 +48,23 @@ def batch_moments(Y):
         :math:`\\sum_n (y_{nj} - \\bar y_j)^2`.
     """
     xp = get_namespace(Y)
-    Y64 = Y.astype(xp.float64, copy=False)
-    mean = Y64.mean(axis=0)
-    centred = Y64 - mean
-    scale = float(xp.max(xp.abs(centred))) if centred.size else 0.0
-    if scale == 0.0 or not math.isfinite(scale):
-        m2 = xp.zeros(Y.shape[1], dtype=xp.float64) if scale == 0.0 else xp.sum(centred * centred, axis=0)
-    else:
-        centred /= scale
-        m2 = xp.sum(centred * centred, axis=0) * (scale * scale)
-    return Y.shape[0], to_numpy(mean), to_numpy(m2)
+    n_rows, n_features = Y.shape
+    if n_rows == 0:
+        return 0, np.zeros(n_features), np.zeros(n_features)
+    mean = Y.mean(axis=0, dtype=xp.float64)
+    m2 = xp.zeros(n_features, dtype=xp.float64)
+    step = max(1, _BLOCK_ELEMENTS // max(1, n_features))
+    for start in range(0, n_rows, step):
+        centred = Y[start : start + step].astype(xp.float64) - mean
+        scale = float(xp.max(xp.abs(centred)))
+        if scale == 0.0:
+            continue
+        if math.isfinite(scale) and scale > 1.0:  # above 1 the squares may overflow; below, they stay as they are
+            centred /= scale
+            m2 += xp.sum(centred * centred, axis=0) * (scale * scale)
+        else:
+            m2 += xp.sum(centred * centred, axis=0)
+    return n_rows, to_numpy(mean), to_numpy(m2)
 
 
 class RunningMoments:

@@ -16,20 +16,34 @@ from __future__ import annotations
 from numbers import Integral, Real
 
 import numpy as np
+import scipy.sparse
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from skdict._guards import keeps_state_on_failure
-from skdict._array import DEVICES, device_of, get_namespace, is_cupy_array, like_input, resolve_device, to_device, to_numpy
+from skdict._array import (
+    DEVICES,
+    device_of,
+    get_namespace,
+    is_cupy_array,
+    like_input,
+    resolve_device,
+    sparse_namespace,
+    to_device,
+    to_numpy,
+)
 from skdict._validation import check_codes, check_input, check_target, is_matrix_target
 from skdict.exceptions import TrainingDivergedError
 from skdict.ops.adam import Adam
 from skdict.ops.atoms import normalize_rows
 from skdict.ops._threads import run_row_blocks
 from skdict.ops.geometric_median import geometric_median
-from skdict.sae._step import add_bias, gather_codes, loss_and_grads, preactivations, root_mean_square
+from skdict.sae._step import add_bias, gather_codes, loss_and_grads, preactivations, root_mean_square, sum_of_squares
+from skdict.sae._data import InMemoryData, StreamedData
+from skdict.ops.moments import RunningMoments
+from skdict.sources import PairedSource, RowRangeSource, as_source, is_out_of_core, prefetched
 from skdict.sae._training import HISTORY_KEYS, run_epochs, warn_if_unfinished
 
 #: Rows of a random sample used for the geometric-median initialisation of b_dec.
@@ -38,19 +52,13 @@ _MEDIAN_SAMPLE = 4096
 _TRANSFORM_BLOCK = 1 << 24
 
 
-def _sample_rows(rng, n_rows, size):
-    """Sorted indices of ``min(size, n_rows)`` distinct rows, without permuting all ``n_rows`` indices.
+def _stack_rows(blocks):
+    """One CSR matrix from row blocks of CSR matrices (SciPy or CuPy)."""
+    if isinstance(blocks[0], scipy.sparse.sparray):
+        return scipy.sparse.vstack(blocks, format="csr")
+    import cupyx.scipy.sparse
 
-    (``RandomState.choice(n, size, replace=False)`` shuffles all n indices: gigabytes
-    for a stream of 1e8 activations.) Draws with replacement, keeps the distinct
-    ones and subsamples them; a uniform random subset either way.
-    """
-    if n_rows <= 4 * size:
-        return np.sort(rng.choice(n_rows, size=min(size, n_rows), replace=False))
-    distinct = np.unique(rng.randint(0, n_rows, size=2 * size))
-    while distinct.shape[0] < size:  # 2*size draws from > 4*size rows: rarely more than once
-        distinct = np.union1d(distinct, rng.randint(0, n_rows, size=size))
-    return np.sort(rng.choice(distinct, size=size, replace=False))
+    return cupyx.scipy.sparse.vstack(blocks, format="csr")
 
 
 class BaseSparseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -133,10 +141,10 @@ class BaseSparseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         """Initial values of ``_extra_parameters`` (a dict), given the data scale."""
         return {}
 
-    def _init_encoder(self, xp, dtype, X, rng):
+    def _init_encoder(self, xp, dtype, n_features, rng):
         """Encoder parameters: ``W_enc = W_dec`` for an SAE (random unit rows for a transcoder), ``b_enc = 0``."""
         if self.is_transcoder_:
-            encoder = normalize_rows(rng.standard_normal((self.components_.shape[0], X.shape[1])))
+            encoder = normalize_rows(rng.standard_normal((self.components_.shape[0], n_features)))
             self.encoder_ = xp.asarray(encoder, dtype=dtype)
         else:
             self.encoder_ = self.components_.copy()  # W_enc initialised as W_dec^T
@@ -181,8 +189,12 @@ class BaseSparseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
     def _after_step(self, result):
         """Projection or bookkeeping of the activation after each optimizer step."""
 
-    def _after_fit(self, X, Y):
-        """Statistics estimated at the final parameters from the data just trained on (e.g. an inference threshold)."""
+    def _after_fit(self, data):
+        """Statistics estimated at the final parameters from the data just trained on (e.g. an inference threshold).
+
+        ``data`` is the training data (:mod:`skdict.sae._data`); ``data.statistics_rows(n)`` gives up to
+        ``n`` of its rows without reading all of an out-of-core source.
+        """
 
     def _record_firing(self, columns, n_rows):
         """Dead-latent clock: every latent ages by ``n_rows`` samples, those that fired reset to 0."""
@@ -211,60 +223,106 @@ class BaseSparseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         return 8 * n_features if self.n_components is None else self.n_components
 
     # ---------------------------------------------------------------- fitting
-    def _prepare(self, X, y, *, reset):
-        """Validate and place ``X`` (and a transcoder target) on the training device."""
-        X = check_input(self, X, reset=reset)
-        Y = check_target(y, X) if is_matrix_target(y) else None
+    def _training_data(self, X, y, *, reset):
+        """Validate the training input and wrap it for the engine (nothing fitted is touched).
+
+        Arrays (and array-likes) become :class:`~skdict.sae._data.InMemoryData` on the
+        training device; out-of-core data (a ``.npy`` path or folder, ``np.memmap``,
+        HDF5/Zarr/Dask arrays, a stream of chunks) becomes
+        :class:`~skdict.sae._data.StreamedData` over a :class:`~skdict.sources.DataSource`.
+        """
+        if is_out_of_core(X):
+            return self._streamed_data(X, y, reset=reset)
+        return InMemoryData(*self._prepare(X, y, reset=reset))
+
+    def _check_target_kind(self, has_target, n_targets, *, reset):
+        """A fitted SAE keeps its kind (SAE or transcoder) and target width; a tied one is never a transcoder."""
         if not reset:
-            if self.is_transcoder_ and Y is None:
+            if self.is_transcoder_ and not has_target:
                 raise ValueError(
                     f"{type(self).__name__} was fitted as a transcoder (with a 2-D Y); pass Y of shape "
                     f"(n_samples, {self.n_targets_}) again, or refit with warm_start=False."
                 )
-            if not self.is_transcoder_ and Y is not None:
+            if not self.is_transcoder_ and has_target:
                 raise ValueError(
                     f"{type(self).__name__} was fitted as an SAE (no Y); refit with warm_start=False "
                     "to train a transcoder."
                 )
-            if Y is not None and Y.shape[1] != self.n_targets_:
-                raise ValueError(f"Y has {Y.shape[1]} columns, but the transcoder was fitted with {self.n_targets_}.")
-            device = device_of(self.components_)
-        else:
-            if Y is not None and not self._supports_transcoder:
-                raise ValueError(
-                    f"{type(self).__name__} has a tied dictionary (codes and reconstruction use the same atoms), "
-                    "so it cannot be a transcoder: call fit(X) without a 2-D Y, or use TopKSAE for a transcoder."
-                )
-            device = resolve_device(self.device, X)
+            if has_target and n_targets != self.n_targets_:
+                raise ValueError(f"Y has {n_targets} columns, but the transcoder was fitted with {self.n_targets_}.")
+        elif has_target and not self._supports_transcoder:
+            raise ValueError(
+                f"{type(self).__name__} has a tied dictionary (codes and reconstruction use the same atoms), "
+                "so it cannot be a transcoder: call fit(X) without a 2-D Y, or use TopKSAE for a transcoder."
+            )
+
+    def _prepare(self, X, y, *, reset):
+        """Validate and place ``X`` (and a transcoder target) on the training device."""
+        X = check_input(self, X, reset=reset)
+        Y = check_target(y, X) if is_matrix_target(y) else None
+        self._check_target_kind(Y is not None, None if Y is None else Y.shape[1], reset=reset)
+        device = resolve_device(self.device, X) if reset else device_of(self.components_)
         return to_device(X, device), to_device(Y, device)
 
-    def _initialize(self, X, Y):
-        """Set every fitted attribute from the first data seen (seeded by ``random_state``)."""
-        xp = get_namespace(X)
-        dtype = X.dtype
-        self.is_transcoder_ = Y is not None
-        target = X if Y is None else Y
-        self.n_targets_ = target.shape[1]
-        n_components = self._resolve_n_components(X.shape[1])
-        self._check_hyperparameters(n_components)
+    def _streamed_data(self, X, y, *, reset):
+        """Open ``X`` (and a target ``y``) as sources; check widths and kind; the device is ``device`` (CPU for "auto")."""
+        source = as_source(X)
+        # a 2-D Y (array, file, dataset) is a transcoder target; a 1-D label vector is ignored, as for arrays
+        has_target = y is not None and (is_matrix_target(y) if hasattr(y, "ndim") else is_out_of_core(y))
+        if has_target:
+            targets = as_source(y, name="Y")
+            if not (isinstance(source, RowRangeSource) and isinstance(targets, RowRangeSource)):
+                raise ValueError(
+                    "a transcoder streams X and Y as row-aligned sources (files, arrays, HDF5/Zarr/Dask datasets); "
+                    "a stream of chunks cannot be paired with targets: save both to .npy files, or use partial_fit "
+                    "with one (X, Y) chunk at a time."
+                )
+            self._check_target_kind(True, targets.n_features, reset=reset)
+            source = PairedSource(source, targets)
+        else:
+            self._check_target_kind(False, None, reset=reset)
+        n_features = source.n_inputs if has_target else source.n_features
+        if reset:
+            self.n_features_in_ = n_features
+            self.__dict__.pop("feature_names_in_", None)
+        elif n_features != self.n_features_in_:
+            raise ValueError(
+                f"{source.name} has {n_features} features, but {type(self).__name__} is expecting "
+                f"{self.n_features_in_} features as input."
+            )
+        device = resolve_device(self.device, None) if reset else device_of(self.components_)
+        return StreamedData(source, device)
+
+    def _initialize(self, data):
+        """Set every fitted attribute from the training data (seeded by ``random_state``).
+
+        The initial statistics (the geometric medians, the data scales) come from a
+        sample of :data:`_MEDIAN_SAMPLE` rows (:meth:`~skdict.sae._data.InMemoryData.init_sample`).
+        """
         rng = check_random_state(self.random_state)
+        X_sample, target_sample = data.init_sample(rng, _MEDIAN_SAMPLE)
+        xp = get_namespace(X_sample)
+        dtype = X_sample.dtype
+        self.is_transcoder_ = data.has_target
+        self.n_targets_ = target_sample.shape[1]
+        n_components = self._resolve_n_components(data.n_features)
+        self._check_hyperparameters(n_components)
         self._rng = rng
 
-        sample = xp.asarray(_sample_rows(rng, X.shape[0], _MEDIAN_SAMPLE))
-        self.decoder_bias_ = geometric_median(target[sample])
-        self.input_center_ = geometric_median(X[sample]) if self.is_transcoder_ else None
+        self.decoder_bias_ = geometric_median(target_sample)
+        self.input_center_ = geometric_median(X_sample) if self.is_transcoder_ else None
 
         atoms = normalize_rows(rng.standard_normal((n_components, self.n_targets_)))
         self.components_ = xp.asarray(atoms, dtype=dtype)
-        self._init_encoder(xp, dtype, X, rng)
+        self._init_encoder(xp, dtype, data.n_features, rng)
 
         # Data scales: Adam moves every parameter by about the learning rate per step,
         # so parameters measured in data units (biases, thresholds) get their step
         # multiplied by the data's per-coordinate RMS. This is what normalising the
         # data would do, without changing the units of the fitted model.
         # (without overflow for any finite data: float32 squares overflow from |x| ~ 1e19)
-        scale_in = root_mean_square(X[sample] - self._centre()) or 1.0
-        scale_out = root_mean_square(target[sample] - self.decoder_bias_) or 1.0
+        scale_in = root_mean_square(X_sample - self._centre()) or 1.0
+        scale_out = root_mean_square(target_sample - self.decoder_bias_) or 1.0
         self._data_scale = scale_in
         for name, value in self._init_extra_parameters(xp, dtype, n_components, rng).items():
             setattr(self, name, value)
@@ -296,7 +354,7 @@ class BaseSparseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
             )
         self._check_hyperparameters(fitted)
 
-    def _train(self, X, Y, **schedule):
+    def _train(self, data, **schedule):
         """:func:`~skdict.sae._training.run_epochs`, ``n_iter_``, then :meth:`_after_fit`.
 
         After a divergence too, ``n_iter_`` counts the completed epochs and
@@ -304,13 +362,13 @@ class BaseSparseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         """
         n_before = len(self.history_["loss"])
         try:
-            run = run_epochs(self, X, Y, **schedule)
+            run = run_epochs(self, data, **schedule)
         except TrainingDivergedError:
             self.n_iter_ += len(self.history_["loss"]) - n_before
-            self._after_fit(X, Y)
+            self._after_fit(data)
             raise
         self.n_iter_ += run.n_epochs
-        self._after_fit(X, Y)
+        self._after_fit(data)
         return run
 
     @keeps_state_on_failure
@@ -347,13 +405,19 @@ class BaseSparseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         """
         self._validate_params()
         resume = self.warm_start and self._is_initialized()
-        X, Y = self._prepare(X, y, reset=not resume)
+        data = self._training_data(X, y, reset=not resume)
+        if not data.reiterable and self.max_iter > 1:
+            raise ValueError(
+                f"{data.source.name} is a one-pass iterator (e.g. a generator), which can be read for one epoch "
+                f"only, but max_iter={self.max_iter}: set max_iter=1, pass a re-iterable source (a list of chunks, "
+                "files), or call partial_fit once per chunk."
+            )
         if resume:
             self._check_resume()
         else:
-            self._initialize(X, Y)
+            self._initialize(data)
         # like history_, n_iter_ counts every epoch since initialisation (warm starts add to it)
-        run = self._train(X, Y, n_epochs=self.max_iter, scheduled=True, early_stopping=True)
+        run = self._train(data, n_epochs=self.max_iter, scheduled=True, early_stopping=True)
         warn_if_unfinished(self, run, stacklevel=3)  # the caller of fit (through keeps_state_on_failure)
         return self
 
@@ -366,13 +430,13 @@ class BaseSparseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         Errors as :meth:`fit` (no ConvergenceWarning: a stream has no budget to run out of).
         """
         self._validate_params()
-        if not self._is_initialized():
-            X, Y = self._prepare(X, y, reset=True)
-            self._initialize(X, Y)
-        else:
-            X, Y = self._prepare(X, y, reset=False)
+        initialized = self._is_initialized()
+        data = self._training_data(X, y, reset=not initialized)
+        if initialized:
             self._check_resume()
-        self._train(X, Y, n_epochs=1, scheduled=False, early_stopping=False)
+        else:
+            self._initialize(data)
+        self._train(data, n_epochs=1, scheduled=False, early_stopping=False)
         return self
 
     # -------------------------------------------------------------- inference
@@ -393,9 +457,55 @@ class BaseSparseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
     _like_input = staticmethod(like_input)
 
     def transform(self, X):
-        """Sparse codes :math:`z` of ``X``, a dense array of shape (n_samples, n_components)."""
+        """Sparse codes :math:`z` of ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), or out-of-core data
+            An array (NumPy, CuPy, ``np.memmap``, another framework's array through DLPack), or a
+            source :func:`skdict.sources.as_source` reads (a ``.npy`` path, folder or glob of shards,
+            an HDF5/Zarr dataset, a Dask array, a stream of 2-D chunks).
+
+        Returns
+        -------
+        codes : array of shape (n_samples, n_components), or sparse
+            For an array, a dense array of the input's kind (NumPy or CuPy). For a file, dataset,
+            Dask array or stream, whose dense codes may not fit in memory, a CSR matrix
+            (``scipy.sparse.csr_array``; ``cupyx.scipy.sparse.csr_matrix`` on a GPU model), built
+            block by block: memory O(nnz + block x n_components).
+        """
+        if self._reads_as_source(X):
+            sparse_blocks = [self._sparse_codes(Xb) for Xb, _ in self._source_blocks(X)]
+            return _stack_rows(sparse_blocks)
         X_in, X = self._on_model_device(X)
         return self._like_input(self._dense_codes(X), X_in)
+
+    @staticmethod
+    def _reads_as_source(X):
+        """Whether inference reads ``X`` through a source: files, datasets, Dask, streams (not arrays, not memmaps)."""
+        return is_out_of_core(X) and not isinstance(X, np.ndarray)
+
+    def _source_blocks(self, X, y=None):
+        """Yield ``(X block, target block or None)`` over an out-of-core input, in order, checked, on the model's device."""
+        check_is_fitted(self)
+        data = self._streamed_data(X, y, reset=False) if self.is_transcoder_ and y is not None else None
+        source = data.source if data is not None else as_source(X)
+        if data is None and source.n_features != self.n_features_in_:
+            raise ValueError(
+                f"{source.name} has {source.n_features} features, but {type(self).__name__} is expecting "
+                f"{self.n_features_in_} features as input."
+            )
+        rows = max(1, _TRANSFORM_BLOCK // max(self.components_.shape[0], source.n_features))
+        device = device_of(self.components_)
+        for _, block in prefetched(source.chunks(rows), depth=2):
+            block = to_device(block, device)
+            yield (source.split(block) if data is not None else (block, None))
+
+    def _sparse_codes(self, X):
+        """Codes of one validated, on-device block as a CSR matrix (dense only for that block)."""
+        sparse = sparse_namespace(get_namespace(X))
+        dense = self._dense_codes(X)
+        return sparse.csr_matrix(dense) if sparse is not scipy.sparse else scipy.sparse.csr_array(dense)
 
     def _dense_codes(self, X):
         """Dense codes of a validated, on-device ``X``, in ``X``'s dtype.
@@ -437,30 +547,54 @@ class BaseSparseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         return reconstruction if xp_in_cupy else to_numpy(reconstruction)
 
     def predict(self, X):
-        """Reconstruction of the target from ``X``: of ``X`` for an SAE, of ``Y`` for a transcoder."""
+        """Reconstruction of the target from ``X``: of ``X`` for an SAE, of ``Y`` for a transcoder.
+
+        ``X`` as in :meth:`transform`; the result is dense, shape (n_samples, n_targets)
+        (NumPy for out-of-core input, read block by block).
+        """
+        if self._reads_as_source(X):
+            return np.concatenate([to_numpy(self._reconstruct(Xb)) for Xb, _ in self._source_blocks(X)], axis=0)
         X_in, X = self._on_model_device(X)
+        return self._like_input(self._reconstruct(X), X_in)
+
+    def _reconstruct(self, X):
+        """:math:`\\hat y` of a validated, on-device ``X``, encoded block by block."""
         xp = get_namespace(X)
         out = xp.empty((X.shape[0], self.n_targets_), dtype=X.dtype)
         for start, stop, Z in self._encode_blocks(X):
             out[start:stop] = Z.dot(self.components_) + self.decoder_bias_
-        return self._like_input(out, X_in)
+        return out
 
     def score(self, X, y=None):
         """Explained variance of the reconstruction, :math:`1 - \\sum\\|y-\\hat y\\|^2 / \\sum\\|y-\\bar y\\|^2`.
 
         The target is ``X`` for an SAE (``y`` ignored) and the 2-D ``y`` for a transcoder.
-        :math:`\\bar y` is the per-feature mean over the samples scored.
+        :math:`\\bar y` is the per-feature mean over the samples scored. Out-of-core ``X``
+        (and ``y``) is read once, block by block: both sums are accumulated in float64.
         """
         from skdict.metrics import explained_variance
 
         check_is_fitted(self)
+        if self.is_transcoder_ and not (is_matrix_target(y) if hasattr(y, "ndim") else y is not None):
+            raise ValueError(f"{type(self).__name__} is a transcoder: score(X, Y) needs the 2-D target Y.")
+        if self._reads_as_source(X):
+            return self._streamed_score(X, y)
         if self.is_transcoder_:
-            if not is_matrix_target(y):
-                raise ValueError(f"{type(self).__name__} is a transcoder: score(X, Y) needs the 2-D target Y.")
             target = check_target(y, check_input(self, X, reset=False))
         else:
             target = check_input(self, X, reset=False)
         return explained_variance(target, self.predict(X))
+
+    def _streamed_score(self, X, y):
+        """Explained variance over an out-of-core input: residual and total sums of squares merged over blocks."""
+        moments, residual = RunningMoments(), 0.0
+        for Xb, Yb in self._source_blocks(X, y if self.is_transcoder_ else None):
+            target = Xb if Yb is None else Yb
+            residual += sum_of_squares(target - self._reconstruct(Xb))
+            moments.update(target)
+        if moments.total_variance == 0.0:
+            raise ValueError("the scored target has zero variance (all its rows are identical): explained variance is undefined.")
+        return 1.0 - residual / moments.total_variance
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

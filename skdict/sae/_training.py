@@ -20,7 +20,7 @@ from skdict.exceptions import TrainingDivergedError
 from skdict.ops._threads import single_threaded_blas
 from skdict.ops.atoms import normalize_rows, remove_parallel_component
 from skdict.ops.schedule import learning_rate_factor
-from skdict.sae._step import _SQUARES_BLOCK, l2_norm, sum_of_squares
+from skdict.sae._step import l2_norm, sum_of_squares
 
 HISTORY_KEYS = ("loss", "explained_variance", "l0", "dead_fraction")
 
@@ -43,14 +43,6 @@ def _global_norm(grads):
     if math.isfinite(total):
         return math.sqrt(total)
     return math.hypot(*(l2_norm(g) for g in grads.values()))
-
-
-def _total_variance(Y):
-    """:math:`\\sum_n \\|y_n - \\bar y\\|^2` (per-feature mean), the denominator of explained variance."""
-    xp = get_namespace(Y)
-    mean = Y.mean(axis=0, dtype=xp.float64)
-    rows = max(1, _SQUARES_BLOCK // max(1, Y.shape[1]))
-    return sum(sum_of_squares(Y[start : start + rows] - mean) for start in range(0, Y.shape[0], rows))
 
 
 def trivial_loss(model, Y):
@@ -162,15 +154,14 @@ class TrainingRun:
     stopped_early: bool  # early stopping (tol / n_iter_no_change) ended the run
 
 
-def run_epochs(model, X, Y, *, n_epochs, scheduled, early_stopping):
-    """Train ``model`` for up to ``n_epochs`` passes over ``(X, Y)``.
+def run_epochs(model, data, *, n_epochs, scheduled, early_stopping):
+    """Train ``model`` for up to ``n_epochs`` passes over ``data``.
 
     Parameters
     ----------
     model : fitted-initialised SAE estimator
-    X : array of shape (n_samples, d_in)
-    Y : array of shape (n_samples, d_out) or None
-        ``None`` for an SAE (the target is ``X``).
+    data : :class:`~skdict.sae._data.InMemoryData` or :class:`~skdict.sae._data.StreamedData`
+        Gives each epoch's ``(Xb, Yb)`` minibatches on the training device.
     n_epochs : int
     scheduled : bool
         Apply warmup and decay over the ``n_epochs`` horizon (``fit``); a
@@ -191,13 +182,11 @@ def run_epochs(model, X, Y, *, n_epochs, scheduled, early_stopping):
         are those of the last checkpoint (epoch start, or every :data:`CHECKPOINT_STEPS`
         steps) whose loss was sane; ``history_`` holds the completed epochs.
     """
-    xp = get_namespace(X)
-    n_samples = X.shape[0]
-    batch_size = min(model.batch_size, n_samples)
-    n_batches = math.ceil(n_samples / batch_size)
-    total_steps = n_epochs * n_batches if scheduled else None
-    target_variance = _total_variance(X if Y is None else Y)
+    n_samples = data.n_rows  # None for a stream of unknown length: no schedule horizon, a constant rate
+    batch_size = model.batch_size if n_samples is None else min(model.batch_size, n_samples)
+    total_steps = n_epochs * math.ceil(n_samples / batch_size) if scheduled and n_samples is not None else None
     params = model._params()
+    xp = get_namespace(*params.values())
     guard = _TrainingGuard(model, params)
     progress = EpochProgress(n_epochs, enabled=model.verbose > 0, description=type(model).__name__)
     best_loss, stale, n_run, step = math.inf, 0, 0, 0
@@ -208,14 +197,11 @@ def run_epochs(model, X, Y, *, n_epochs, scheduled, early_stopping):
     pin = single_threaded_blas() if getattr(model, "_rowwise_support", False) else contextlib.nullcontext()
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"), progress, pin:
         for epoch in range(n_epochs):
-            order = xp.asarray(model._rng.permutation(n_samples))
             loss_sum = error_sum = active_sum = 0.0
-            for batch, start in enumerate(range(0, n_samples, batch_size)):
+            n_seen = 0
+            for batch, (Xb, Yb) in enumerate(data.epoch(model._rng, batch_size)):
                 if batch % CHECKPOINT_STEPS == 0:
                     guard.checkpoint()
-                rows = order[start : start + batch_size]
-                Xb = X[rows]
-                Yb = Xb if Y is None else Y[rows]
                 factor = learning_rate_factor(
                     step, total_steps, warmup_fraction=model.warmup_fraction, decay_fraction=model.decay_fraction
                 )
@@ -225,12 +211,14 @@ def run_epochs(model, X, Y, *, n_epochs, scheduled, early_stopping):
                 loss_sum += result.loss * Xb.shape[0]
                 error_sum += result.squared_error
                 active_sum += result.n_active
+                n_seen += Xb.shape[0]
+            target_variance = data.total_variance()
             n_run += 1
-            epoch_loss = loss_sum / n_samples
+            epoch_loss = loss_sum / n_seen
             stats = {
                 "loss": epoch_loss,
                 "explained_variance": 1.0 - error_sum / target_variance if target_variance > 0 else math.nan,
-                "l0": active_sum / n_samples,
+                "l0": active_sum / n_seen,
                 "dead_fraction": float(xp.mean(model._dead_mask().astype(xp.float64))),
             }
             for key in HISTORY_KEYS:

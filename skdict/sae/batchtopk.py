@@ -29,13 +29,6 @@ def batch_budget(k, n_rows):
     return max(1, int(round(k * n_rows)))
 
 
-def _spread_rows(n_rows, size):
-    """``min(size, n_rows)`` evenly spaced row indices (``None``: all rows), deterministic."""
-    if n_rows <= size:
-        return None
-    return (np.arange(size, dtype=np.int64) * n_rows) // size
-
-
 def _largest_entries(blocks, n):
     """The ``n`` largest entries (unordered, fewer if there are fewer) over a stream of arrays.
 
@@ -240,11 +233,9 @@ class BatchTopKSAE(AuxKMixin, BaseSparseAutoencoder):
         keep = A[rows, cols] > 0
         return rows[keep], cols[keep]
 
-    def _after_fit(self, X, Y):
-        """Estimate :math:`\\theta` at the final parameters on (evenly spaced rows of) the data just trained on."""
-        xp = get_namespace(X)
-        rows = _spread_rows(X.shape[0], THRESHOLD_SAMPLE)
-        sample = X if rows is None else X[xp.asarray(rows)]
+    def _after_fit(self, data):
+        """Estimate :math:`\\theta` at the final parameters on (up to :data:`THRESHOLD_SAMPLE`) rows just trained on."""
+        sample = data.statistics_rows(THRESHOLD_SAMPLE)
         params, centre = self._params(), self._centre()
         step = max(1, _THRESHOLD_BLOCK // self.components_.shape[0])
         blocks = (encode_centred(params, sample[i : i + step] - centre) for i in range(0, sample.shape[0], step))

@@ -168,7 +168,7 @@ class MPSAE(BaseSparseAutoencoder):
         """The pursuit's keyword arguments, validated where they are read (``fit`` and inference)."""
         return {"selection": resolve_selection(self.selection, self.positive), "positive": self.positive}
 
-    def _init_encoder(self, xp, dtype, X, rng):
+    def _init_encoder(self, xp, dtype, n_features, rng):
         """Tied: the encoder is the dictionary itself."""
 
     def _loss_and_grads(self, params, X, Y, dead_mask):

@@ -160,9 +160,9 @@ def sample_rows(source, size, rng, *, block_rows=4096):
 
     A row-addressable source gives ``size`` rows drawn uniformly from randomly chosen
     blocks of ``block_rows`` rows (a few sequential reads, not ``size`` random ones);
-    when the source has at most ``size`` rows, all of them. A re-iterable stream gives its
-    first rows (up to ``size``): the sample of a stream is its beginning, which is
-    documented wherever it is used (initialisation statistics).
+    when the source has at most ``size`` rows, all of them. A stream gives its
+    first rows (up to ``size``; a one-pass stream keeps them for its first pass): the
+    sample of a stream is its beginning, which is documented wherever it is used.
 
     Returns
     -------
@@ -184,18 +184,7 @@ def sample_rows(source, size, rng, *, block_rows=4096):
 
         xp = get_namespace(rows)
         return rows[xp.asarray(np.sort(rng.choice(rows.shape[0], size=min(size, rows.shape[0]), replace=False)))]
-    if not source.reiterable:
-        raise ValueError(
-            f"{source.name} is a one-pass stream: statistics that need a sample before training cannot be drawn "
-            "from it. Pass a re-iterable source, or initialise with partial_fit on a first chunk."
-        )
-    taken, n_taken = [], 0
-    for _, chunk in source.chunks():
-        taken.append(chunk[: size - n_taken])
-        n_taken += taken[-1].shape[0]
-        if n_taken >= size:
-            break
-    return taken[0] if len(taken) == 1 else np.concatenate(taken, axis=0)
+    return source.peek(size)
 
 
 def epoch_batches(source, batch_size, rng, *, buffer_rows, block_rows):

@@ -121,7 +121,8 @@ def as_source(data, *, name=None):
         - a NumPy array or ``np.memmap``, a CuPy array, an ``h5py.Dataset``, a ``zarr.Array``;
         - a ``dask.array.Array`` (read one row-chunk block at a time);
         - a torch/JAX/... array (through DLPack, zero-copy);
-        - a list of 2-D arrays, or an iterator/generator of 2-D chunks (a stream).
+        - a list of 2-D arrays (read as the rows of their concatenation, without concatenating);
+        - an iterator or generator of 2-D chunks, or any other iterable of them (a stream).
     name : str, optional
         How error messages call the data.
 
@@ -144,6 +145,9 @@ def as_source(data, *, name=None):
         return ArraySource(from_dlpack(data), name=name or type(data).__name__)
     if isinstance(data, np.ndarray) or is_cupy_array(data) or _is_storage_array(data):
         return ArraySource(data, name=name)
+    if isinstance(data, (list, tuple)) and data and all(getattr(item, "ndim", None) == 2 for item in data):
+        # arrays already in memory: row-addressable, so they shuffle (and sample) as one array would
+        return ShardedSource([ArraySource(item, name=f"chunk {i}") for i, item in enumerate(data)], name=name or "list of chunks")
     if isinstance(data, (list, tuple)) or hasattr(data, "__iter__"):
         return ChunkStream(data, name=name or "stream")
     raise TypeError(

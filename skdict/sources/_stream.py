@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import itertools
 
+import numpy as np
+
 from skdict.sources._base import DataSource, check_chunk, working_dtype
 
 
@@ -55,6 +57,39 @@ class ChunkStream(DataSource):
     @property
     def reiterable(self):
         return not self._one_pass
+
+    def peek(self, n_rows):
+        """The stream's first ``n_rows`` rows (fewer if it is shorter), checked, without consuming them.
+
+        A one-pass iterator's chunks read here are put back in front, so the next
+        :meth:`chunks` still yields them. Used for the initialisation sample of a stream.
+        """
+        if not self._one_pass:
+            taken, n_taken = [], 0
+            for _, chunk in self.chunks():
+                taken.append(chunk[: n_rows - n_taken])
+                n_taken += taken[-1].shape[0]
+                if n_taken >= n_rows:
+                    break
+            return taken[0] if len(taken) == 1 else np.concatenate(taken, axis=0)
+        if self._used:
+            raise RuntimeError(f"{self.name} is a one-pass iterator and was already read.")
+        head, n_taken = [], 0
+        for chunk in self._pending:
+            head.append(chunk)
+            n_taken += chunk.shape[0]
+            if n_taken >= n_rows:
+                break
+        self._pending = itertools.chain(head, self._pending)
+        rows, first_row = [], 0
+        for index, chunk in enumerate(head):  # checked now, so bad rows are reported before training starts
+            rows.append(check_chunk(chunk, source=self.name, chunk_index=index, first_row=first_row,
+                                    n_features=self.n_features, dtype=self.dtype))
+            first_row += chunk.shape[0]
+        from skdict._array import get_namespace
+
+        xp = get_namespace(rows[0])
+        return (rows[0] if len(rows) == 1 else xp.concatenate(rows, axis=0))[:n_rows]
 
     def chunks(self, chunk_rows=None):
         """Yield ``(first_row, chunk)`` in the stream's order; ``chunk_rows`` is ignored (chunks come as given).

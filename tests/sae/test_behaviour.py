@@ -13,6 +13,7 @@ from sklearn.pipeline import make_pipeline
 from skdict import BatchTopKSAE, JumpReLUSAE, MPSAE, ReLUSAE, TopKSAE, TrainingDivergedError
 from skdict.ops import codes as codes_module
 from skdict.sae._step import loss_and_grads
+from skdict.sae._data import InMemoryData
 
 #: These fits are deliberately short (a few epochs, tiny data): running out of max_iter, or ending
 #: below the mean's score, is expected here, not a finding (tests/sae/test_convergence_warning.py
@@ -158,7 +159,7 @@ def test_training_step_never_builds_dense_codes_when_k_is_small(monkeypatch):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(64, 16))
     est = TopKSAE(n_components=1024, k=4, random_state=0)
-    est._initialize(X, None)
+    est._initialize(InMemoryData(X, None))
     dead = np.zeros(1024, bool)
     dead[:500] = True  # AuxK runs too (k_aux = 8 of 1024)
     result = loss_and_grads(est, est._params(), X, X, centre=est._centre(), tied=True, dead_mask=dead)
@@ -354,7 +355,7 @@ def test_divergence_stops_with_a_message_and_keeps_finite_parameters(learning_ra
     if learning_rate > float(np.finfo(np.float32).max):
         # The very first update overflowed float32: the initial parameters are kept, usable.
         initial = TopKSAE(n_components=16, k=4, random_state=0)
-        initial._initialize(X, None)
+        initial._initialize(InMemoryData(X, None))
         np.testing.assert_array_equal(est.encoder_, initial.encoder_)
         assert np.all(np.isfinite(est.transform(X)))
 
@@ -363,7 +364,7 @@ def test_divergence_stops_with_a_message_and_keeps_finite_parameters(learning_ra
 def test_bias_sample_rows_are_distinct_and_uniform_without_permuting_everything(n_rows, size):
     from sklearn.utils import check_random_state
 
-    from skdict.sae._base import _sample_rows
+    from skdict.sae._data import _sample_rows
 
     rows = _sample_rows(check_random_state(0), n_rows, size)
     assert rows.shape == (min(n_rows, size),)

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from skdict import BatchTopKSAE, JumpReLUSAE, MPSAE, ReLUSAE, TopKSAE, TrainingDivergedError
 from skdict.sae import _training
 from skdict.sae._step import root_mean_square, sum_of_squares
+from skdict.sae._data import InMemoryData
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*epochs ran before early stopping:sklearn.exceptions.ConvergenceWarning")
 
@@ -49,7 +50,7 @@ def test_divergence_raises_and_keeps_a_sane_model(X, cls, transcoder, learning_r
     assert np.all(np.isfinite(est.predict(X)))
     start = make(cls)
     start._validate_params()
-    start._initialize(*start._prepare(X, Y, reset=True))
+    start._initialize(start._training_data(X, Y, reset=True))
     # the kept parameters' loss was sane, not merely finite: no worse than the start or than -1
     # (a random transcoder starts at -1.1 here)
     assert est.score(X, Y) > min(-1.0, start.score(X, Y) - 1e-9)
@@ -62,7 +63,7 @@ def test_the_kept_state_is_one_checkpoint_parameters_moments_and_step_count(X):
     # was never confirmed and the start of the fit is restored, Adam included.
     est = make(TopKSAE, learning_rate=1e3)
     initial = make(TopKSAE)
-    initial._initialize(X, None)
+    initial._initialize(InMemoryData(X, None))
     with pytest.raises(TrainingDivergedError, match="epoch 2, step 2"):
         est.fit(X)
     np.testing.assert_array_equal(est.components_, initial.components_)

@@ -55,7 +55,7 @@ def test_any_failure_inside_fit_or_partial_fit_restores_the_model(X, cls, monkey
     est = make(cls).fit(X)
     before, codes = snapshot(est), est.transform(X)
 
-    def broken(self, X, Y):
+    def broken(self, data):
         raise RuntimeError("late failure")
 
     monkeypatch.setattr(cls, "_after_fit", broken)

@@ -11,6 +11,7 @@ import pytest
 
 from skdict import BatchTopKSAE, JumpReLUSAE, ReLUSAE, TopKSAE
 from skdict.sae._step import loss_and_grads
+from skdict.sae._data import InMemoryData
 
 N_ROWS, D_IN, D_OUT, N_LATENTS = 6, 5, 4, 7
 
@@ -71,7 +72,7 @@ def make_estimator(cls, rng, transcoder):
     est = cls(**kwargs)
     X = rng.normal(size=(N_ROWS, D_IN))
     Y = rng.normal(size=(N_ROWS, D_OUT)) if transcoder else None
-    est._initialize(X, Y)
+    est._initialize(InMemoryData(X, Y))
     # Move away from the symmetric initialisation so every term is exercised.
     for name, value in est._params().items():
         value += 0.3 * rng.normal(size=value.shape)

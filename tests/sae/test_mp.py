@@ -6,6 +6,7 @@ from sklearn.datasets import load_digits
 
 from skdict import MPSAE, TopKSAE
 from skdict.metrics import l0
+from skdict.sae._data import InMemoryData
 
 #: These fits are deliberately short (a few epochs): running out of max_iter is expected here, not a
 #: finding (tests/sae/test_convergence_warning.py checks the warnings themselves).
@@ -95,7 +96,7 @@ def test_gradients_match_finite_differences_of_a_textbook_pursuit(selection, pos
     rng = np.random.default_rng(0)
     X = rng.normal(size=(6, 5)) + 0.5
     est = MPSAE(n_components=7, k=3, selection=selection, positive=positive, random_state=0)
-    est._initialize(X, None)
+    est._initialize(InMemoryData(X, None))
     params = est._params()
     params["decoder_bias_"] += 0.3 * rng.normal(size=5)
     result = est._loss_and_grads(params, X, X, None)

@@ -13,6 +13,7 @@ import pytest
 from skdict import JumpReLUSAE, ReLUSAE, TopKSAE
 from skdict.sae import _step
 from skdict.sae._step import loss_and_grads
+from skdict.sae._data import InMemoryData
 
 #: These fits are deliberately short (a few epochs, tiny data): running out of max_iter, or ending
 #: below the mean's score, is expected here, not a finding (tests/sae/test_convergence_warning.py
@@ -24,7 +25,7 @@ N_ROWS, D_IN, N_LATENTS = 23, 6, 40
 
 def initialised(est, rng, Y=None):
     X = rng.normal(size=(N_ROWS, D_IN))
-    est._initialize(X, Y)
+    est._initialize(InMemoryData(X, Y))
     for value in est._params().values():
         value += 0.3 * rng.normal(size=value.shape)
     return X, (X if Y is None else Y)

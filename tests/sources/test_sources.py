@@ -97,7 +97,7 @@ def test_generator_is_one_pass_and_a_list_is_reiterable(X):
     np.testing.assert_array_equal(_all_rows(stream), X)  # the first chunk, used to learn the width, is not lost
     with pytest.raises(RuntimeError, match="one-pass iterator"):
         _all_rows(stream)
-    listed = as_source([X[:500], X[500:]])
+    listed = ChunkStream([X[:500], X[500:]])
     assert listed.reiterable
     np.testing.assert_array_equal(_all_rows(listed), _all_rows(listed))
 
@@ -113,6 +113,12 @@ def test_integer_data_is_read_as_float64():
     source = as_source(np.arange(12).reshape(4, 3))
     assert source.dtype == np.float64
     assert _all_rows(source).dtype == np.float64
+
+
+def test_a_list_of_arrays_is_row_addressable(X):
+    source = as_source([X[:300], X[300:]])
+    assert isinstance(source, ShardedSource) and source.n_rows == 1000
+    np.testing.assert_array_equal(source.read(250, 350), X[250:350])
 
 
 def test_what_counts_as_out_of_core(tmp_path, X):
@@ -240,10 +246,18 @@ def test_sample_rows_reads_a_few_blocks_and_draws_distinct_rows():
     np.testing.assert_array_equal(sample_rows(as_source(X[:10]), 1000, np.random.RandomState(0)), X[:10])
 
 
-def test_sample_of_a_stream_is_its_beginning_and_a_generator_is_refused(X):
-    np.testing.assert_array_equal(sample_rows(as_source([X[:300], X[300:]]), 500, None), X[:500])
-    with pytest.raises(ValueError, match="one-pass stream"):
-        sample_rows(as_source(iter([X])), 10, None)
+def test_sample_of_a_stream_is_its_beginning_and_a_generator_keeps_it(X):
+    np.testing.assert_array_equal(sample_rows(ChunkStream([X[:300], X[300:]]), 500, None), X[:500])
+    stream = as_source(X[i : i + 100] for i in range(0, 1000, 100))
+    np.testing.assert_array_equal(sample_rows(stream, 250, None), X[:250])
+    np.testing.assert_array_equal(_all_rows(stream), X)  # the peeked chunks are read again by the pass
+
+
+def test_peeking_a_generator_reports_bad_rows_before_training(X):
+    bad = X[:200].copy()
+    bad[150, 1] = np.nan
+    with pytest.raises(ValueError, match=r"stream: row 150 \(row 50 of chunk 1\)"):
+        as_source(iter([bad[:100], bad[100:]])).peek(200)
 
 
 def test_a_source_within_one_buffer_gets_the_in_memory_engine_order(tmp_path, X):
