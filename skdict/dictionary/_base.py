@@ -96,7 +96,7 @@ class BaseDictionaryLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         gaussian = xp.asarray(rng.standard_normal((n_components, X.shape[1])), dtype=X.dtype)
         D = gaussian.copy()
         D[:n_from_data] = X[picked]
-        zero = xp.sum(D * D, axis=1) == 0
+        zero = xp.all(D == 0, axis=1)  # not a sum of squares: it overflows at 1e155 and underflows at 1e-155
         D[zero] = gaussian[zero]
         return normalize_rows(D)
 
