@@ -154,3 +154,45 @@ def sparse_namespace(xp):
 def to_float(x):
     """A Python float from a 0-d array of either backend (synchronises the GPU)."""
     return float(x)
+
+
+class HostToDevice:
+    """Copies host rows to the training device from a background (prefetch) thread.
+
+    On the CPU it returns its input. For ``"cuda"`` each array is staged in
+    page-locked (pinned) host memory and copied on a CUDA stream of its own that
+    does not wait for the default stream, so the copy of the next minibatch
+    overlaps the current training step (which runs on the default stream); the
+    copying thread waits for its copy to finish before handing the array over, so
+    the consumer always receives a complete array.
+
+    Parameters
+    ----------
+    device : {"cpu", "cuda"}
+    """
+
+    def __init__(self, device):
+        self.device = device
+        self._stream = None
+
+    def __call__(self, rows):
+        if self.device == "cpu" or is_cupy_array(rows):
+            return to_device(rows, self.device)
+        cupy = _import_cupy()
+        require_cuda()
+        if self._stream is None:  # made in the copying thread on first use
+            self._stream = cupy.cuda.Stream(non_blocking=True)
+        host = np.ascontiguousarray(rows)
+        pinned = _pinned_like(cupy, host)
+        pinned[...] = host
+        with self._stream:
+            on_device = cupy.empty(host.shape, dtype=host.dtype)
+            on_device.set(pinned, stream=self._stream)
+        self._stream.synchronize()
+        return on_device
+
+
+def _pinned_like(cupy, host):
+    """A NumPy array of ``host``'s shape and dtype in page-locked memory (fast, asynchronous copies to the GPU)."""
+    memory = cupy.cuda.alloc_pinned_memory(host.nbytes)
+    return np.frombuffer(memory, dtype=host.dtype, count=host.size).reshape(host.shape)

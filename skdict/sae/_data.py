@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from skdict._array import get_namespace, to_device
+from skdict._array import HostToDevice, get_namespace
 from skdict.ops.moments import RunningMoments
 from skdict.sources import PairedSource, RowRangeSource, epoch_batches, prefetched, sample_rows
 
@@ -121,11 +121,12 @@ class StreamedData:
         row_bytes = source.n_features * source.dtype.itemsize
         self.buffer_rows = max(1, SHUFFLE_BUFFER_BYTES // row_bytes)
         self.block_rows = max(1, BLOCK_BYTES // row_bytes)
+        self._to_device = HostToDevice(device)  # on a GPU: pinned memory and a copy stream of its own
         #: Within one shuffle buffer, every sample is drawn as from the array the source holds.
         self.within_buffer = isinstance(source, RowRangeSource) and source.n_rows <= self.buffer_rows
 
     def _split(self, rows):
-        rows = to_device(rows, self.device)
+        rows = self._to_device(rows)
         if self.paired:
             return self.source.split(rows)
         return rows, rows

@@ -169,3 +169,24 @@ def test_a_file_of_the_wrong_width_names_both_widths(tmp_path, X, npy):
 def test_a_configured_source_can_be_passed_directly(npy, X):
     model = make(TopKSAE).fit(as_source(npy))
     assert_same_parameters(make(TopKSAE).fit(X), model)
+
+
+@pytest.mark.gpu
+def test_a_npy_file_streams_to_the_gpu_as_the_array_it_holds(npy, X):
+    import cupy
+
+    on_gpu = make(TopKSAE, device="cuda").fit(X)
+    streamed = make(TopKSAE, device="cuda").fit(npy)
+    assert isinstance(streamed.components_, cupy.ndarray)
+    for name in on_gpu._params():
+        cupy.testing.assert_array_equal(getattr(on_gpu, name), getattr(streamed, name))
+    codes = streamed.transform(npy)
+    np.testing.assert_array_equal(codes.get().toarray(), cupy.asnumpy(on_gpu.transform(cupy.asarray(X))))
+
+
+@pytest.mark.gpu
+@pytest.mark.usefixtures("small_buffer")
+def test_block_shuffled_batches_reach_the_gpu_whole(npy, X):
+    model = TopKSAE(n_components=48, k=4, learning_rate=1e-12, max_iter=1, batch_size=64, dead_after=10**9,
+                    device="cuda", random_state=0).fit(npy)
+    np.testing.assert_allclose(model.history_["explained_variance"][0], explained_variance(X, model.predict(X)), rtol=1e-5)
