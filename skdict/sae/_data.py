@@ -19,7 +19,8 @@ import numpy as np
 
 from skdict._array import HostToDevice, get_namespace
 from skdict.ops.moments import RunningMoments
-from skdict.sources import PairedSource, RowRangeSource, epoch_batches, prefetched, sample_rows
+from skdict._validation import is_matrix_target
+from skdict.sources import PairedSource, RowRangeSource, epoch_batches, is_out_of_core, prefetched, sample_rows
 
 #: Rows shuffled together when streaming, as bytes of rows held (the buffer is copied once when cut).
 SHUFFLE_BUFFER_BYTES = 1 << 28
@@ -42,6 +43,16 @@ def _sample_rows(rng, n_rows, size):
     while distinct.shape[0] < size:  # 2*size draws from > 4*size rows: rarely more than once
         distinct = np.union1d(distinct, rng.randint(0, n_rows, size=size))
     return np.sort(rng.choice(distinct, size=size, replace=False))
+
+
+def is_target(y):
+    """Whether ``y`` given with out-of-core ``X`` is a transcoder target: a 2-D array, or a file, dataset or source.
+
+    A 1-D label vector (what a Pipeline passes) is not, as for in-memory ``X``; a 3-D array raises.
+    """
+    if y is None:
+        return False
+    return is_matrix_target(y) if hasattr(y, "ndim") else is_out_of_core(y)
 
 
 def spread_rows(n_rows, size):

@@ -13,6 +13,8 @@ from skdict._array import get_namespace, to_numpy
 from skdict._validation import check_atoms, check_input, check_target, is_matrix_target
 from skdict.exceptions import TrainingDivergedError
 from skdict._guards import keeps_state_on_failure
+from skdict.sae._data import is_target
+from skdict.sources import PairedSource, as_source, is_out_of_core
 
 
 class AnchorPenalty:
@@ -167,10 +169,17 @@ class AnchoredSAE(MetaEstimatorMixin, TransformerMixin, BaseEstimator):
         """
         self._validate_params()
         inner = clone(self.estimator)
-        X_checked = check_input(self, X, reset=True)
-        transcoder = is_matrix_target(y)
-        n_features = X_checked.shape[1]
-        n_targets = check_target(y, X_checked).shape[1] if transcoder else n_features
+        if is_out_of_core(X):  # a file, dataset or stream: its width from the source, read by the inner fit
+            X = as_source(X)
+            transcoder = is_target(y)
+            n_features = self.n_features_in_ = X.n_inputs if isinstance(X, PairedSource) else X.n_features
+            self.__dict__.pop("feature_names_in_", None)
+            n_targets = as_source(y).n_features if transcoder else n_features
+        else:
+            X_checked = check_input(self, X, reset=True)
+            transcoder = is_matrix_target(y)
+            n_features = X_checked.shape[1]
+            n_targets = check_target(y, X_checked).shape[1] if transcoder else n_features
         anchors = self._anchor_arrays(n_features, n_targets, transcoder)
         if anchors is not None:
             n_components = inner._resolve_n_components(n_features)

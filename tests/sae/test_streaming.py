@@ -190,3 +190,15 @@ def test_block_shuffled_batches_reach_the_gpu_whole(npy, X):
     model = TopKSAE(n_components=48, k=4, learning_rate=1e-12, max_iter=1, batch_size=64, dead_after=10**9,
                     device="cuda", random_state=0).fit(npy)
     np.testing.assert_allclose(model.history_["explained_variance"][0], explained_variance(X, model.predict(X)), rtol=1e-5)
+
+
+def test_an_anchored_sae_trains_on_a_file_as_on_the_array(npy, X):
+    from skdict import AnchoredSAE
+
+    anchors = np.random.default_rng(3).normal(size=(4, 12))
+    reference = AnchoredSAE(make(TopKSAE), anchors).fit(X)
+    streamed = AnchoredSAE(make(TopKSAE), anchors).fit(npy)
+    assert streamed.n_features_in_ == 12
+    assert_same_parameters(reference.estimator_, streamed.estimator_)
+    with pytest.raises(ValueError, match="anchors"):
+        AnchoredSAE(make(TopKSAE), anchors[:, :5]).fit(npy)
