@@ -13,6 +13,7 @@ An architecture with another encoder (matching pursuit) names its parameters
 
 from __future__ import annotations
 
+import os
 from numbers import Integral, Real
 
 import numpy as np
@@ -71,15 +72,21 @@ class BaseSparseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         "n_components": [Interval(Integral, 1, None, closed="left"), None],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left"), None],
+        "max_steps": [Interval(Integral, 1, None, closed="left"), None],
+        "max_samples": [Interval(Integral, 1, None, closed="left"), None],
+        "early_stopping": ["boolean"],
         "tol": [Interval(Real, 0, None, closed="left")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "log_every": [Interval(Integral, 1, None, closed="left"), None],
         "warmup_fraction": [Interval(Real, 0, 1, closed="both")],
         "decay_fraction": [Interval(Real, 0, 1, closed="both")],
         "max_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
         "dead_after": [Interval(Integral, 1, None, closed="left")],
         "device": [StrOptions(set(DEVICES))],
         "warm_start": ["boolean"],
+        "checkpoint_dir": [str, os.PathLike, None],
+        "checkpoint_every": [Interval(Integral, 1, None, closed="left")],
         "verbose": ["verbose"],
         "random_state": ["random_state"],
     }
@@ -107,14 +114,20 @@ class BaseSparseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         learning_rate=1e-3,
         batch_size=256,
         max_iter=30,
+        max_steps=None,
+        max_samples=None,
+        early_stopping=True,
         tol=1e-4,
         n_iter_no_change=5,
+        log_every=None,
         warmup_fraction=0.05,
         decay_fraction=0.2,
         max_grad_norm=1.0,
         dead_after=10_000,
         device="auto",
         warm_start=False,
+        checkpoint_dir=None,
+        checkpoint_every=1000,
         verbose=0,
         random_state=None,
     ):
@@ -122,14 +135,20 @@ class BaseSparseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         self.learning_rate = learning_rate
         self.batch_size = batch_size
         self.max_iter = max_iter
+        self.max_steps = max_steps
+        self.max_samples = max_samples
+        self.early_stopping = early_stopping
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change
+        self.log_every = log_every
         self.warmup_fraction = warmup_fraction
         self.decay_fraction = decay_fraction
         self.max_grad_norm = max_grad_norm
         self.dead_after = dead_after
         self.device = device
         self.warm_start = warm_start
+        self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_every = checkpoint_every
         self.verbose = verbose
         self.random_state = random_state
 

@@ -114,12 +114,23 @@ class BatchTopKSAE(AuxKMixin, BaseSparseAutoencoder):
     learning_rate : float, default=1e-3
         Adam's step size :math:`\\eta`; biases move :math:`\\eta` times the data's RMS scale.
     batch_size : int, default=256
-    max_iter : int, default=30
-        Epochs.
+    max_iter : int or None, default=30
+        Epochs (passes over the data); ``None``: no limit in epochs.
+    max_steps : int or None, default=None
+        Optimizer steps (minibatches); ``None``: no limit in steps.
+    max_samples : int or None, default=None
+        Training samples (tokens) read, over as many epochs as that takes; ``None``: no limit.
+        Training ends at the first of ``max_iter``, ``max_steps``, ``max_samples`` reached.
+    early_stopping : bool, default=True
+        End training once the training loss, averaged over windows of ``log_every`` steps,
+        has not improved by a relative ``tol`` for ``n_iter_no_change`` windows.
     tol : float, default=1e-4
-        Early stopping: relative improvement of the epoch loss counted as progress.
+        Early stopping: relative improvement of the windowed loss counted as progress.
     n_iter_no_change : int, default=5
-        Epochs without progress before stopping.
+        Windows without progress before stopping.
+    log_every : int or None, default=None
+        Steps per window of ``history_["steps"]``, per verbose log line and per early-stopping
+        check; ``None`` chooses it from the data (see Notes of :class:`~skdict.TopKSAE`).
     warmup_fraction, decay_fraction : float, default=0.05, 0.2
         Linear warmup over the first, and linear decay over the last, fraction of steps.
     max_grad_norm : float or None, default=1.0
@@ -130,6 +141,12 @@ class BatchTopKSAE(AuxKMixin, BaseSparseAutoencoder):
         ``"auto"`` trains where the input lives; ``"cuda"`` moves NumPy input to the GPU.
     warm_start : bool, default=False
         Continue from the current parameters and optimizer state on ``fit``.
+    checkpoint_dir : str, path-like or None, default=None
+        Folder of the fit's checkpoints (parameters, optimizer state, RNG, data position), written
+        atomically every ``checkpoint_every`` steps; a fit that finds one there resumes from it.
+        ``None``: no checkpoints.
+    checkpoint_every : int, default=1000
+        Optimizer steps between two checkpoints (with ``checkpoint_dir``).
     verbose : int, default=0
         Print a progress bar (tqdm if installed) with loss, explained variance, L0 and dead fraction.
     random_state : int, RandomState or None, default=None
@@ -184,14 +201,20 @@ class BatchTopKSAE(AuxKMixin, BaseSparseAutoencoder):
         learning_rate=1e-3,
         batch_size=256,
         max_iter=30,
+        max_steps=None,
+        max_samples=None,
+        early_stopping=True,
         tol=1e-4,
         n_iter_no_change=5,
+        log_every=None,
         warmup_fraction=0.05,
         decay_fraction=0.2,
         max_grad_norm=1.0,
         dead_after=10_000,
         device="auto",
         warm_start=False,
+        checkpoint_dir=None,
+        checkpoint_every=1000,
         verbose=0,
         random_state=None,
     ):
@@ -200,14 +223,20 @@ class BatchTopKSAE(AuxKMixin, BaseSparseAutoencoder):
             learning_rate=learning_rate,
             batch_size=batch_size,
             max_iter=max_iter,
+            max_steps=max_steps,
+            max_samples=max_samples,
+            early_stopping=early_stopping,
             tol=tol,
             n_iter_no_change=n_iter_no_change,
+            log_every=log_every,
             warmup_fraction=warmup_fraction,
             decay_fraction=decay_fraction,
             max_grad_norm=max_grad_norm,
             dead_after=dead_after,
             device=device,
             warm_start=warm_start,
+            checkpoint_dir=checkpoint_dir,
+            checkpoint_every=checkpoint_every,
             verbose=verbose,
             random_state=random_state,
         )
