@@ -21,6 +21,7 @@ from skdict._validation import FLOAT_DTYPES, _check_device_array, check_array_ar
 from skdict.ops.fista import LassoInfo, lipschitz_constant, soft_threshold
 from skdict.ops.matching_pursuit import matching_pursuit
 from skdict.ops.omp import orthogonal_matching_pursuit
+from skdict.ops.scaling import max_exponent
 from skdict.ops.thresholding import topk_codes
 from skdict.ops.working_set import working_set_fista
 
@@ -140,12 +141,6 @@ def _topk(X, D, k, positive):
     return codes
 
 
-def _max_exponent(A):
-    r"""The exponent :math:`e` of :math:`\max|A|` (in :math:`[2^{e-1}, 2^e)`), 0 for a zero array."""
-    xp = get_namespace(A)
-    return math.frexp(float(xp.max(xp.abs(A))))[1] if A.size else 0
-
-
 def _unit_scale_exponents(X, D):
     r"""Powers of two :math:`2^{e_X}, 2^{e_D}` that bring :math:`\max|X|` and :math:`\max|D|` into [0.5, 1).
 
@@ -157,7 +152,7 @@ def _unit_scale_exponents(X, D):
     """
     xp = get_namespace(X)
     bound = xp.finfo(X.dtype).maxexp // 8
-    e_X, e_D = _max_exponent(X), _max_exponent(D)
+    e_X, e_D = int(max_exponent(X)), int(max_exponent(D))
     if max(abs(e_X), abs(e_D)) <= bound:
         return 0, 0
     return e_X, e_D
@@ -168,7 +163,7 @@ def _scale_back(codes, shift, what):
     xp = get_namespace(codes)
     if shift == 0:
         return codes
-    if _max_exponent(codes) + shift > xp.finfo(codes.dtype).maxexp:
+    if int(max_exponent(codes)) + shift > xp.finfo(codes.dtype).maxexp:
         raise ValueError(
             f"The {what} of this X and dictionary exceed the largest {codes.dtype} "
             f"({float(xp.finfo(codes.dtype).max):.3g}): they cannot be represented. Pass X and the dictionary "

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from skdict._array import get_namespace
-from skdict.metrics._validation import _check_matrix, _max_exponent
+from skdict.metrics._validation import _check_matrix
+from skdict.ops.scaling import max_exponent
 
 
 def _check_square(x, name):
@@ -54,8 +55,8 @@ def feature_matrix_pcc(true_feature_matrix, feature_matrix):
     rows, cols = xp.triu_indices(feature_matrix.shape[0])
     a, b = true_feature_matrix[rows, cols], feature_matrix[rows, cols]
     # PCC is blind to scale: an exact power-of-two scaling keeps the sums of squares finite and nonzero.
-    a = xp.ldexp(a.astype(xp.float64), -_max_exponent(a))
-    b = xp.ldexp(b.astype(xp.float64), -_max_exponent(b))
+    a = xp.ldexp(a.astype(xp.float64), -max_exponent(a))
+    b = xp.ldexp(b.astype(xp.float64), -max_exponent(b))
     a, b = a - xp.mean(a), b - xp.mean(b)
     norm_a, norm_b = float(xp.sqrt(xp.sum(a * a))), float(xp.sqrt(xp.sum(b * b)))
     for norm, name in ((norm_a, "true_feature_matrix"), (norm_b, "feature_matrix")):

@@ -16,7 +16,8 @@ from scipy.optimize import linear_sum_assignment
 
 from skdict._array import get_namespace, to_numpy
 from skdict.metrics._dictionary import _unit_dictionaries
-from skdict.metrics._validation import _check_matrix, _max_exponent
+from skdict.metrics._validation import _check_matrix
+from skdict.ops.scaling import max_exponent
 
 
 def _assign(similarity):
@@ -114,7 +115,7 @@ def _unit_centred_columns(codes):
     """
     xp = get_namespace(codes)
     varying = _varying(codes)
-    codes = xp.ldexp(codes, -_max_exponent(codes, axis=0))
+    codes = xp.ldexp(codes, -max_exponent(codes, axis=0))
     centred = codes - xp.mean(codes, axis=0)
     norms = xp.sqrt(xp.sum(centred * centred, axis=0))
     return xp.where(varying, centred / xp.where(varying & (norms > 0), norms, 1), 0)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 
 from skdict._array import get_namespace
-from skdict.metrics._validation import _check_matrix, _max_exponent
+from skdict.metrics._validation import _check_matrix
+from skdict.ops.scaling import max_exponent
 
 
 def explained_variance(X, X_hat):
@@ -64,9 +65,9 @@ def explained_variance(X, X_hat):
             "X has zero variance (all its rows are identical), so explained variance is undefined "
             "(its denominator is 0); pass data whose rows differ."
         )
-    common = xp.maximum(_max_exponent(X), _max_exponent(X_hat))  # X - X_hat cannot overflow at this scale
+    common = xp.maximum(max_exponent(X), max_exponent(X_hat))  # X - X_hat cannot overflow at this scale
     ss_res, res_exponent = _sum_of_squares(xp.ldexp(X, -common) - xp.ldexp(X_hat, -common))
-    X_unit_exponent = _max_exponent(X)
+    X_unit_exponent = max_exponent(X)
     X_unit = xp.ldexp(X, -X_unit_exponent)
     ss_tot, tot_exponent = _sum_of_squares(X_unit - xp.mean(X_unit, axis=0, dtype=xp.float64))
     shift = 2 * (int(common) + res_exponent - int(X_unit_exponent) - tot_exponent)
@@ -84,7 +85,7 @@ def _sum_of_squares(A):
     in magnitude: no square overflows, and none that matters underflows.
     """
     xp = get_namespace(A)
-    exponent = _max_exponent(A)
+    exponent = max_exponent(A)
     scaled = xp.ldexp(A, -exponent)
     return float(xp.sum(scaled * scaled, dtype=xp.float64)), int(exponent)
 

@@ -61,22 +61,6 @@ def _check_matrix(x, name, *, min_rows=1, allow_sparse=False, floating=True):
     return x
 
 
-def _max_exponent(x, axis=None):
-    """The exponent :math:`e` of ``max |x|`` (per ``axis`` slice, or one): ``max |x|`` is in :math:`[2^{e-1}, 2^e)`.
-
-    ``ldexp(x, -e)`` multiplies by :math:`2^{-e}` exactly (no rounding, even
-    where :math:`2^{-e}` itself is not representable, as for subnormal data) and
-    brings ``max |x|`` into [0.5, 1), so sums of squares of the result neither
-    overflow (data near the dtype's largest value) nor underflow. A zero slice gets 0.
-
-    Returns
-    -------
-    e : int array, shape of ``max(|x|, axis, keepdims=True)``
-    """
-    xp = get_namespace(x)
-    return xp.frexp(xp.max(xp.abs(x), axis=axis, keepdims=axis is not None))[1]
-
-
 def _check_same_n_dims(a, b, name_a, name_b):
     """Raise a ValueError naming both shapes unless ``a`` and ``b`` have as many columns."""
     if a.shape[1] != b.shape[1]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from skdict._array import get_namespace
+from skdict.ops.scaling import max_exponent
 
 
 def geometric_median(X, *, max_iter=100, tol=1e-6):
@@ -43,11 +44,13 @@ def geometric_median(X, *, max_iter=100, tol=1e-6):
     median : array of shape (n_features,), in ``X``'s dtype and namespace.
     """
     xp = get_namespace(X)
-    points = X.astype(xp.float64, copy=False)
+    # the median of 2^-e X is 2^-e times the median of X: solved where no square over- or underflows
+    exponent = int(max_exponent(X))
+    points = xp.ldexp(X.astype(xp.float64), -exponent)
     median = points.mean(axis=0)
     scale = float(xp.sqrt(xp.mean(xp.sum((points - median) ** 2, axis=1))))
     if scale == 0.0:
-        return points[0].astype(X.dtype, copy=True)
+        return X[0].copy()
     snap = tol * scale
     for _ in range(max_iter):
         distances = xp.sqrt(xp.sum((points - median) ** 2, axis=1))
@@ -71,7 +74,7 @@ def geometric_median(X, *, max_iter=100, tol=1e-6):
         median = median + step
         if full and float(xp.sqrt(xp.sum(step**2))) <= tol * scale:
             break
-    return median.astype(X.dtype, copy=False)
+    return xp.ldexp(median, exponent).astype(X.dtype, copy=False)
 
 
 def _sum_of_distances(xp, points, m):

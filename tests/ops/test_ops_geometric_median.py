@@ -144,3 +144,21 @@ def test_dtype_preserved_and_input_untouched(dtype):
     reference = scipy_median(X.astype(np.float64))
     tol = 1e-5 if dtype == np.float64 else 1e-5 + 1e-6  # float32 output rounding
     assert np.linalg.norm(median.astype(np.float64) - reference) <= tol * data_scale(X.astype(np.float64))
+
+
+@pytest.mark.parametrize("scale", [1e-300, 1e-150, 1e150, 1e300])
+def test_the_median_scales_with_the_data_at_any_magnitude(scale):
+    import warnings
+
+    X = np.random.default_rng(0).normal(size=(50, 4))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # no overflow or underflow on the way
+        scaled = geometric_median(X * scale)
+    np.testing.assert_allclose(scaled / scale, geometric_median(X), rtol=1e-9)
+
+
+def test_float32_data_near_its_largest_value():
+    X = (np.random.default_rng(1).normal(size=(40, 3)) * 1e37).astype(np.float32)
+    median = geometric_median(X)
+    assert median.dtype == np.float32 and np.isfinite(median).all()
+    np.testing.assert_allclose(median / np.float32(1e37), geometric_median(X.astype(np.float64) / 1e37), rtol=1e-5)
