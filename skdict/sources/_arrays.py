@@ -60,27 +60,63 @@ class ArraySource(RowRangeSource):
 
 
 class DaskSource(RowRangeSource):
-    """Rows of a ``dask.array.Array``, one block of its row chunks computed at a time.
+    """Rows of a ``dask.array.Array``, whole row chunks computed a few at a time.
 
-    Reads are aligned to the array's row chunks, so each read computes (or, on a
-    ``dask.distributed`` cluster, fetches) whole blocks and nothing else.
+    Reads are aligned to the array's row chunks (regular or not, see :meth:`block_bounds`),
+    so each read computes -- or, for an array persisted on a ``dask.distributed`` cluster,
+    fetches from the workers -- whole blocks and nothing else, and no block twice in an
+    epoch. ``compute`` runs on the caller's thread (the prefetch thread while training)
+    with Dask's current scheduler: the default ``distributed.Client`` when one exists,
+    else the local threads.
+
+    Parameters
+    ----------
+    array : dask.array.Array of shape (n_samples, n_features)
+        Known chunk sizes; its blocks may be NumPy or CuPy arrays (CuPy blocks are read as
+        CuPy arrays, on their GPU).
+    name : str, optional
+        How messages call it.
+
+    Raises
+    ------
+    ValueError
+        Not 2-D, empty, or with unknown (NaN) chunk sizes.
     """
 
     def __init__(self, array, *, name=None):
         self.array = array
         self.name = name or f"dask array {getattr(array, 'name', '')[:24]!s}".rstrip()
         _check_matrix_shape(array.shape, self.name)
-        if any(np.isnan(size) for size in array.shape):
+        if any(np.isnan(size) for size in array.shape) or any(np.isnan(size) for size in array.chunks[0]):
             raise ValueError(
                 f"{self.name} has unknown chunk sizes {array.shape}; call array.compute_chunk_sizes() first."
             )
         self.n_rows, self.n_features = int(array.shape[0]), int(array.shape[1])
         self.dtype = working_dtype(array.dtype)
+        self.device = device_of(getattr(array, "_meta", None))
         row_chunks = array.chunks[0]
         self.natural_rows = int(max(row_chunks)) if len(set(row_chunks[:-1])) <= 1 else None
+        #: Row index where each row chunk starts, and n_rows at the end.
+        self.chunk_edges = np.cumsum((0, *(int(size) for size in row_chunks)))
+
+    def block_bounds(self, block_rows):
+        """Runs of whole row chunks of at most ``block_rows`` rows (one chunk when it alone is larger).
+
+        Regular chunks give the same blocks as :meth:`RowRangeSource.block_bounds`; irregular
+        ones (e.g. a concatenation of shards of different lengths) are never cut either.
+        """
+        bounds, start = [], 0
+        edges = self.chunk_edges
+        for previous, edge in zip(edges[1:-1], edges[2:]):
+            if edge - start > block_rows:  # adding the next chunk would pass block_rows: close the block
+                bounds.append((start, int(previous)))
+                start = int(previous)
+        bounds.append((start, self.n_rows))
+        return bounds
 
     def _read(self, start, stop):
-        return np.asarray(self.array[start:stop].compute())
+        rows = self.array[start:stop].compute()
+        return rows if is_cupy_array(rows) else np.asarray(rows)
 
 
 class ShardedSource(RowRangeSource):
