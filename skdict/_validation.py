@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse
+from sklearn.utils._param_validation import validate_parameter_constraints
 from sklearn.utils.validation import check_array, check_consistent_length, validate_data
 
 from skdict._array import device_of, get_namespace, is_cupy_array, to_device
@@ -295,3 +296,30 @@ def check_atoms(atoms, n_atoms, n_features, *, like, name, row_name="n_component
     if bool(xp.any(xp.max(xp.abs(atoms), axis=1) == 0)):
         raise ValueError(f"{name} has all-zero atoms (a zero row); every atom needs a direction.")
     return normalize_rows(atoms, eps=0.0)
+
+
+def check_params_read(estimator, names):
+    """Re-check the parameters ``names`` of a fitted ``estimator`` where a method reads them again.
+
+    ``fit`` validates every parameter against ``_parameter_constraints``; a parameter read
+    again after ``fit`` (``transform`` reading a ``k``, ``positive`` or ``learning_rate``
+    changed by ``set_params``) is checked here against the same constraints, so a bad
+    value raises naming it instead of giving wrong codes.
+
+    Parameters
+    ----------
+    estimator : estimator with ``_parameter_constraints``
+    names : iterable of str
+        The parameters the calling method reads.
+
+    Raises
+    ------
+    sklearn.utils._param_validation.InvalidParameterError
+        A ``ValueError`` (and ``TypeError``) naming the parameter, its constraint and its value.
+    """
+    constraints = estimator._parameter_constraints
+    validate_parameter_constraints(
+        {name: constraints[name] for name in names},
+        {name: getattr(estimator, name) for name in names},
+        caller_name=type(estimator).__name__,
+    )

@@ -119,7 +119,6 @@ def test_softplus_adam_large_scale_data_trains_or_warns(X):
     assert score > 0.5 or any(issubclass(w.category, ConvergenceWarning) for w in caught)
 
 
-@pytest.mark.xfail(strict=True, reason="MPSAE inference k/positive unchecked")
 @pytest.mark.parametrize("name, value", [("k", 0), ("k", "a"), ("positive", "yes")])
 def test_mpsae_validates_inference_parameters(X, name, value):
     """fit rejects k=0 and positive='yes'; after fit, transform gives all-zero codes for k=0, a TypeError for

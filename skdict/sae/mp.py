@@ -7,6 +7,7 @@ from numbers import Integral
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from skdict._array import get_namespace
+from skdict._validation import check_params_read
 from skdict.ops.matching_pursuit import (
     SELECTIONS,
     matching_pursuit,
@@ -219,6 +220,7 @@ class MPSAE(BaseSparseAutoencoder):
         )
 
     def _encoding_state(self, params):
+        check_params_read(self, ("k", "selection", "positive"))  # inference reads them (set_params after fit)
         return {"gram": unit_gram(params["components_"])}
 
     def _dense_codes(self, X):
