@@ -136,7 +136,7 @@ def test_grid_search_through_joblib_dask_backend_equals_the_default_backend(clie
     reference_atoms = reference.best_estimator_.components_.copy()
 
     def on_cluster():
-        with joblib.parallel_backend("dask"):
+        with joblib.parallel_backend("dask", scatter=[X]):
             return GridSearchCV(make(n_components=16, max_iter=2), {"k": [2, 4]}, cv=2, n_jobs=-1).fit(X)
 
     on_dask, tasks = tasks_on_cluster(client, on_cluster)
@@ -147,3 +147,36 @@ def test_grid_search_through_joblib_dask_backend_equals_the_default_backend(clie
     assert on_dask.best_params_ == reference.best_params_
     # the best model is refitted here, in this process, by either backend: bit for bit the same
     np.testing.assert_array_equal(on_dask.best_estimator_.components_, reference_atoms)
+
+
+
+def _fit_file(path, k):
+    return make(k=k).fit(path)
+
+
+def test_fits_of_a_file_sent_to_the_workers_come_back_fitted(client, X, tmp_path):
+    """Models too big for a search: each worker reads the .npy itself, the fitted models return pickled."""
+    path = str(tmp_path / "acts.npy")
+    np.save(path, X)
+    with joblib.parallel_backend("dask"):
+        models = joblib.Parallel(n_jobs=-1)(joblib.delayed(_fit_file)(path, k) for k in (2, 4))
+    for model, k in zip(models, (2, 4)):
+        reference = make(k=k).fit(X)
+        assert model.k == k and model.n_features_in_ == N_FEATURES
+        np.testing.assert_allclose(model.score(X), reference.score(X), rtol=1e-5)
+
+
+@pytest.mark.gpu
+def test_cupy_blocks_are_read_on_the_gpu(X):
+    """A Dask array of CuPy blocks (e.g. one chunk per GPU worker) is read as CuPy and trains as its CuPy array."""
+    cupy = pytest.importorskip("cupy")
+    X_gpu = cupy.asarray(X)
+    dask_gpu = da.from_array(X_gpu, chunks=(CHUNK_ROWS, N_FEATURES), asarray=False)
+    source = as_source(dask_gpu)
+    assert source.device == "cuda"
+    assert isinstance(source.read(0, CHUNK_ROWS), cupy.ndarray)
+    with __import__("dask").config.set(scheduler="synchronous"):  # this process's GPU, not the cluster's workers
+        model = make(device="cuda").fit(dask_gpu)
+    reference = make(device="cuda").fit(X_gpu)
+    for name in reference._params():
+        cupy.testing.assert_array_equal(getattr(model, name), getattr(reference, name), err_msg=name)
