@@ -12,15 +12,19 @@ What is measured (each printed; ``--json PATH`` also writes the figures):
    where the SAEs have ``max_steps`` (``--rss-budget steps``, the default), or
    one epoch (``max_iter=1``: every row read once; ``--rss-budget epoch``, the
    stronger check and the only one without ``max_steps``).
-2. **Throughput.** Samples/s of the same ``--steps`` steps of ``--batch`` rows,
-   fitted (one epoch) from the on-disk ``.npy`` file and from the same rows in
-   memory: streaming with the file's pages evicted from the page cache before
-   each fit (cold: ``echo 3 > /proc/sys/vm/drop_caches`` where writable, else
-   ``posix_fadvise(DONTNEED)`` on the file; the resident fraction of the file is
-   read back with ``mincore`` and printed, so a failed eviction shows) and with
-   the file cached (warm). The fits are interleaved round-robin and repeated;
-   medians. Rates are for the training loop (``_train``: steps, reads, moments)
-   and for the whole ``fit`` (also validation/initialisation).
+2. **Throughput.** Samples/s of the same ``--steps`` steps of ``--batch`` rows
+   (one epoch over a file of exactly that many rows), each as a ratio to the
+   fit of the same rows in memory: a host array passed as a source (the
+   streaming engine without the disk), the ``.npy`` file with its pages evicted
+   from the page cache before each fit (cold: ``echo 3 >
+   /proc/sys/vm/drop_caches`` where writable, else ``posix_fadvise(DONTNEED)``
+   on the file; the file's resident fraction is read back with ``mincore`` and
+   printed, so a failed eviction shows) and with the file cached (warm). Rates
+   are for the training loop (``_train``: steps, reads, moments) and for the
+   whole ``fit`` (also validation and initialisation). The fits are interleaved
+   round-robin, ``--repeats`` rounds, medians. With ``--device cuda`` the
+   reference is all on the GPU and the other sources stream from the host
+   (issue 11's GPU target: >= 80%).
 3. **Dask.** The same fit from a Dask array persisted on a 2-worker
    ``LocalCluster`` (processes, one thread each), in the same rounds.
 
@@ -29,8 +33,12 @@ The in-memory step itself is measured by ``benchmarks/sae_step.py``.
 Run (quiet machine; the files are made once in ``--data-dir`` and reused)::
 
     PYTHONPATH=. python benchmarks/streaming.py --data-dir /tmp/skdict-bench --json benchmarks/results/streaming.json
-    PYTHONPATH=. python benchmarks/streaming.py --sizes 20000,40000 --d 64 --m 256 --steps 10 \\
-        --batch 512 --repeats 2 --buffer-mib 1 --block-mib 0.25 --cold fadvise    # smoke run, seconds
+    # smoke run (about 30 s): small shapes, a 4 MiB shuffle buffer so the multi-buffer path runs
+    PYTHONPATH=. python benchmarks/streaming.py --sizes 100000,200000,400000 --d 64 --m 256 --steps 20 \\
+        --batch 1024 --repeats 3 --buffer-mib 4 --block-mib 0.5 --cold fadvise
+
+Sizes well above the initialisation sample's reads (``sample_rows`` reads up to
+4 x 4096 rows) are needed for the RSS slope to mean anything.
 """
 
 from __future__ import annotations
@@ -214,17 +222,8 @@ def timed_fit(model, X):
 
 
 # ----------------------------------------------------------------------------------------------- 1. peak RSS
-CHILD = r"""
-import json, os, resource, sys, time, warnings
-spec = json.loads(sys.argv[1])
-sys.path.insert(0, spec["repo"])
-import numpy as np
-import importlib.util
-loader = importlib.util.spec_from_file_location("streaming_bench", os.path.join(spec["repo"], "benchmarks", "streaming.py"))
-bench = importlib.util.module_from_spec(loader)
-loader.loader.exec_module(bench)
-
-def status(key):
+def _status_bytes(key):
+    """A ``kB`` line of ``/proc/self/status`` (``VmRSS``, ``VmHWM``) in bytes; ``None`` off Linux."""
     try:
         with open("/proc/self/status") as handle:
             for line in handle:
@@ -234,21 +233,23 @@ def status(key):
         pass
     return None
 
-bench.apply_buffer_sizes(spec["buffer_mib"], spec["block_mib"])
-args = type("Args", (), spec["args"])
-model = bench.make_sae(args, **spec["budget"])
-X = np.load(spec["path"]) if spec["mode"] == "in-memory" else spec["path"]
-before = status("VmRSS")
-fit_s, loop_s = bench.timed_fit(model, X)
-peak = status("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-print(json.dumps({"peak": peak, "before_fit": before, "fit_s": fit_s, "loop_s": loop_s, "n_iter": model.n_iter_}))
-"""
+
+def child_fit(spec):
+    """In the fresh process: one fit of ``spec["path"]`` (the file, or ``np.load`` of it); print its peak RSS as JSON."""
+    import resource
+
+    apply_buffer_sizes(spec["buffer_mib"], spec["block_mib"])
+    model = make_sae(argparse.Namespace(**spec["args"]), **spec["budget"])
+    X = np.load(spec["path"]) if spec["mode"] == "in-memory" else spec["path"]
+    before = _status_bytes("VmRSS")
+    fit_s, loop_s = timed_fit(model, X)
+    peak = _status_bytes("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(json.dumps({"peak": peak, "before_fit": before, "fit_s": fit_s, "loop_s": loop_s}))
 
 
 def child_peak_rss(path, mode, args, params):
-    """Run one fit in a fresh interpreter; its peak RSS and timings (dict)."""
+    """Run one fit in a fresh interpreter (this script with ``--child``); its peak RSS and timings (dict)."""
     spec = {
-        "repo": REPO,
         "path": path,
         "mode": mode,
         "budget": params,
@@ -256,9 +257,8 @@ def child_peak_rss(path, mode, args, params):
         "block_mib": args.block_mib,
         "args": {"m": args.m, "k": args.k, "batch": args.batch, "device": args.device},
     }
-    done = subprocess.run(
-        [sys.executable, "-c", CHILD, json.dumps(spec)], capture_output=True, text=True, check=False
-    )
+    command = [sys.executable, os.path.abspath(__file__), "--child", json.dumps(spec)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"the {mode} fit of {path} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -270,12 +270,26 @@ def growth_per_row(n_rows, peaks):
     return float(slope), float(intercept)
 
 
+def report_growth(mode, sizes, peaks, row_bytes):
+    """Print (and return) the least-squares growth of the peak per extra row; the file's target is ~0."""
+    slope, intercept = growth_per_row(sizes, peaks)
+    verdict = ""
+    if mode == "file":
+        flat = slope <= 0.02 * row_bytes  # a negative slope is noise around flat
+        verdict = f"; target ~0 (<= 2% of a row): {'met' if flat else 'NOT met'}"
+    print(
+        f"   growth per extra row, {mode}: {slope:9.1f} bytes/row = {slope / row_bytes:6.3f} x a row's "
+        f"{row_bytes} bytes (line: {intercept / 2**20:.0f} MiB + slope x n){verdict}"
+    )
+    return {f"{mode}_bytes_per_row": slope, f"{mode}_intercept_bytes": intercept}
+
+
 def measure_rss(args, paths, record):
     epoch = args.rss_budget == "epoch" or "max_steps" not in TopKSAE().get_params()
     params = budget(args.steps, epoch)
     what = "one epoch (max_iter=1)" if epoch else f"max_steps={args.steps}"
     row_bytes = args.d * 4
-    print(f"\n1. peak RSS of TopKSAE(n_components={args.m}, k={args.k}).fit(...), one fresh process per fit, budget {what}")
+    print(f"\n1. peak RSS of TopKSAE(n_components={args.m}, k={args.k}).fit(...), a fresh process per fit, budget {what}")
     print(f"   {'source':10s} {'n_samples':>10s} {'file MiB':>9s} {'RSS before fit':>15s} {'peak RSS':>10s} {'fit s':>8s}")
     section = {"budget": params, "rows": []}
     for mode, sizes in (("file", args.sizes), ("in-memory", args.contrast_sizes)):
@@ -290,17 +304,7 @@ def measure_rss(args, paths, record):
                 flush=True,
             )
         if len(sizes) >= 2:
-            slope, intercept = growth_per_row(sizes, peaks)
-            section[f"{mode}_bytes_per_row"] = slope
-            section[f"{mode}_intercept_bytes"] = intercept
-            verdict = ""
-            if mode == "file":
-                flat = slope <= 0.02 * row_bytes  # a negative slope is noise around flat
-                verdict = f"; target ~0 (<= 2% of a row): {'met' if flat else 'NOT met'}"
-            print(
-                f"   growth per extra row, {mode}: {slope:9.1f} bytes/row = {slope / row_bytes:6.3f} x a row's "
-                f"{row_bytes} bytes (line: {intercept / 2**20:.0f} MiB + slope x n){verdict}"
-            )
+            section.update(report_growth(mode, sizes, peaks, row_bytes))
     record["rss"] = section
 
 
@@ -336,7 +340,7 @@ def dask_cluster_array(path, chunk_rows):
         yield None
         return
     with LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=40
     ) as cluster, Client(cluster):
         array = persisted_dask_array(path, chunk_rows)
         print(f"   dask: {len(array.chunks[0])} blocks of {chunk_rows} rows persisted on 2 worker processes")
@@ -452,7 +456,7 @@ def parse_args(argv=None):
     parser.add_argument("--k", type=int, default=32)
     parser.add_argument("--batch", type=int, default=4096, help="batch_size")
     parser.add_argument("--steps", type=int, default=50, help="optimizer steps per fit (throughput; RSS with max_steps)")
-    parser.add_argument("--repeats", type=int, default=5, help="interleaved throughput rounds (medians)")
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved throughput rounds (medians)")
     parser.add_argument("--data-dir", default=os.path.join(os.environ.get("TMPDIR", "/tmp"), "skdict-streaming-bench"))
     parser.add_argument("--json", metavar="PATH", help="also write the figures to PATH")
     parser.add_argument("--skip-rss", action="store_true")
@@ -467,6 +471,7 @@ def parse_args(argv=None):
                         help="training device; on cuda, in-memory means all on the GPU and the others stream from the host")
     parser.add_argument("--buffer-mib", type=float, default=None, help="override the shuffle buffer (smoke runs)")
     parser.add_argument("--block-mib", type=float, default=None, help="override the read block (smoke runs)")
+    parser.add_argument("--child", metavar="SPEC", help=argparse.SUPPRESS)  # one RSS fit, in a fresh process
     args = parser.parse_args(argv)
     args.sizes = sorted(args.sizes)
     if args.contrast_sizes is None:
@@ -476,6 +481,8 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.child:
+        return child_fit(json.loads(args.child))
     buffer_bytes, block_bytes = apply_buffer_sizes(args.buffer_mib, args.block_mib)
     machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, skdict threads {n_threads()}"
     print(
