@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 import scipy.sparse
 
-import skdict.sae._data as data_module
 from skdict import BatchTopKSAE, JumpReLUSAE, MPSAE, ReLUSAE, TopKSAE
 from skdict.metrics import explained_variance, l0
 from skdict.sources import ChunkStream, as_source
@@ -18,30 +17,9 @@ def make(cls, **extra):
     return cls(**{"n_components": 48, "max_iter": 3, "batch_size": 64, "random_state": 0, **extra})
 
 
-@pytest.fixture
-def X():
-    rng = np.random.default_rng(0)
-    return (rng.normal(size=(900, 12)) @ rng.normal(size=(12, 12))).astype(np.float32)
-
-
-@pytest.fixture
-def npy(tmp_path, X):
-    path = tmp_path / "acts.npy"
-    np.save(path, X)
-    return str(path)
-
-
 def assert_same_parameters(a, b):
     for name in a._params():
         np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
-
-
-@pytest.fixture
-def small_buffer(monkeypatch):
-    """Force block shuffling: a buffer of 200 rows, blocks of 50 (the 900-row fixture is 4.5 buffers)."""
-    row_bytes = 12 * 4
-    monkeypatch.setattr(data_module, "SHUFFLE_BUFFER_BYTES", 200 * row_bytes)
-    monkeypatch.setattr(data_module, "BLOCK_BYTES", 50 * row_bytes)
 
 
 @pytest.mark.parametrize("cls", CLASSES)
