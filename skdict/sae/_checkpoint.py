@@ -34,7 +34,7 @@ import zipfile
 
 import numpy as np
 
-from skdict._array import get_namespace, to_numpy
+from skdict._array import device_of, get_namespace, to_device, to_numpy
 
 #: Version of the files' layout; a checkpoint of another version is refused, naming it.
 FORMAT_VERSION = 1
@@ -287,14 +287,14 @@ def encode(value, arrays, key):
     """``value`` as JSON, its arrays moved into ``arrays`` (under names starting with ``key``).
 
     Plain Python values are kept; a NumPy scalar keeps its dtype (``{"scalar": dtype, "value": v}``:
-    a float32 running sum resumes as float32); an array (NumPy or CuPy) becomes ``{"array": name}``;
+    a float32 running sum resumes as float32); an array (NumPy or CuPy) becomes ``{"array": name, "device": d}``;
     an object (e.g. a dataclass of the loop) becomes the dict of its attributes.
     """
     if isinstance(value, np.generic):
         return {"scalar": value.dtype.str, "value": value.item()}
     if isinstance(value, np.ndarray) or hasattr(value, "__cuda_array_interface__"):
         arrays[key] = to_numpy(value)
-        return {"array": key}
+        return {"array": key, "device": device_of(value)}
     if isinstance(value, dict):
         return {"dict": {str(name): encode(item, arrays, f"{key}/{name}") for name, item in value.items()}}
     if isinstance(value, (list, tuple)):
@@ -315,7 +315,7 @@ def decode(value, arrays):
     if "scalar" in value:
         return np.dtype(value["scalar"]).type(value["value"])
     if "array" in value:
-        return arrays[value["array"]]
+        return to_device(arrays[value["array"]], value["device"])
     inner = value["dict"] if "dict" in value else value["object"]
     return {name: decode(item, arrays) for name, item in inner.items()}
 

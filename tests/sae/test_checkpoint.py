@@ -14,6 +14,7 @@ import pytest
 
 import skdict.sae._checkpoint as checkpoint_module
 import skdict.sae._training as training_module
+from skdict._array import to_numpy
 from skdict import BatchTopKSAE, JumpReLUSAE, MPSAE, ReLUSAE, TopKSAE
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -28,12 +29,16 @@ PARAMS = {"n_components": 48, "batch_size": 64, "max_iter": None, "max_steps": 6
 
 def assert_same_fit(resumed, uninterrupted):
     """Bitwise: parameters, Adam's state, the dead-latent clock, RNG, counters and history."""
+
+    def same(a, b, name):
+        np.testing.assert_array_equal(to_numpy(a), to_numpy(b), err_msg=name)
+
     for name in uninterrupted._params():
-        np.testing.assert_array_equal(getattr(resumed, name), getattr(uninterrupted, name), err_msg=name)
-        np.testing.assert_array_equal(resumed._adam.m[name], uninterrupted._adam.m[name], err_msg=name)
-        np.testing.assert_array_equal(resumed._adam.v[name], uninterrupted._adam.v[name], err_msg=name)
+        same(getattr(resumed, name), getattr(uninterrupted, name), name)
+        same(resumed._adam.m[name], uninterrupted._adam.m[name], f"m of {name}")
+        same(resumed._adam.v[name], uninterrupted._adam.v[name], f"v of {name}")
     assert resumed._adam.t == uninterrupted._adam.t
-    np.testing.assert_array_equal(resumed._samples_since_fired, uninterrupted._samples_since_fired)
+    same(resumed._samples_since_fired, uninterrupted._samples_since_fired, "dead-latent clock")
     np.testing.assert_equal(resumed._rng.get_state(), uninterrupted._rng.get_state())
     np.testing.assert_equal(resumed.history_, uninterrupted.history_)  # NaN == NaN here
     for name in ("n_iter_", "n_steps_", "n_samples_seen_"):
@@ -106,6 +111,24 @@ def test_every_sae_resumes_exactly_from_any_step(monkeypatch, tmp_path, X, cls, 
         with pytest.raises(Interrupted):
             cls(**params).fit(X)
     assert_same_fit(cls(**params).fit(X), uninterrupted)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("source", ["memory", "npy"])
+def test_a_fit_on_the_gpu_resumes_exactly(monkeypatch, tmp_path, X, npy, source):
+    """Parameters and Adam's state go back to the device; a streamed epoch is drawn again on the prefetch thread."""
+    import cupy
+
+    data = cupy.asarray(X) if source == "memory" else npy
+    params = {**PARAMS, "k": 4, "device": "cuda", "checkpoint_dir": str(tmp_path / "checkpoints"), "checkpoint_every": 4}
+    uninterrupted = TopKSAE(**{**params, "checkpoint_dir": None}).fit(data)
+    with monkeypatch.context() as patch:
+        interrupt_after(patch, 22)
+        with pytest.raises(Interrupted):
+            TopKSAE(**params).fit(data)
+    resumed = TopKSAE(**params).fit(data)
+    assert isinstance(resumed.components_, cupy.ndarray)
+    assert_same_fit(resumed, uninterrupted)
 
 
 def test_a_streamed_fit_resumes_exactly_and_leaves_the_rng_as_an_uninterrupted_one(monkeypatch, tmp_path, npy, small_buffer):
