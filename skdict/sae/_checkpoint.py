@@ -20,6 +20,15 @@ renamed over its name (``os.replace``, atomic); older generations are deleted on
 after the new JSON is durable. A crash at any moment leaves the last complete
 generation readable (a ``.npz`` without its JSON, or a temporary file, is ignored and
 cleaned up by the next write).
+
+A folder holds one training run. Only ``fit`` writes checkpoints (``partial_fit`` has no
+run to resume). ``fit`` resumes when it would initialise the model (``warm_start=False``,
+or a model not fitted yet) and the folder holds a checkpoint of the same class,
+``get_params()`` (but :data:`FREE_PARAMETERS`) and data shape and dtype; the checkpoint a
+finished fit writes gives back the fitted model without training. A stream (generator) is
+resumed by passing it again from its beginning: the minibatches done are read and skipped.
+A divergence guard's reference loss is not saved: after a resume it is taken again from
+the first minibatch (it decides only when a fit is stopped as diverged, never a step).
 """
 
 from __future__ import annotations
