@@ -13,6 +13,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from skdict._array import DEVICES, get_namespace, to_numpy
 from skdict._guards import keeps_state_on_failure, warn_not_converged
 from skdict._progress import EpochProgress
+from skdict.coding._encode import _scale_back, _unit_scale_exponents
 from skdict.dictionary._base import BaseDictionaryLearner, encode_in_blocks
 from skdict.ops.fista import lasso_objective, lipschitz_constant
 from skdict.ops.lstsq_dictionary import code_statistics, least_squares_dictionary
@@ -37,6 +38,31 @@ def check_no_overflow(step, X, estimator):
             f"{type(estimator).__name__}: the lasso objective of X overflows {X.dtype} "
             f"(max |X| = {float(xp.max(xp.abs(X))):.3g}); rescale X (e.g. StandardScaler) before fitting."
         )
+
+
+def unit_scale_exponent(X):
+    r"""The power of two :math:`e` such that :math:`2^{-e} X` is at unit scale for a lasso on unit-norm atoms.
+
+    0 (no rescaling: the problem as given) when :math:`\max|X|` is within the bound
+    of :func:`skdict.coding._encode._unit_scale_exponents` (:math:`2^{\pm 16}` in
+    float32, :math:`2^{\pm 128}` in float64), else the exponent of :math:`\max|X|`.
+    Unit-norm atoms are always within that bound, so only ``X`` is rescaled.
+    """
+    return _unit_scale_exponents(X, X[:0])[0]
+
+
+def scaled_penalty(alpha, exponent, dtype):
+    r"""The penalty :math:`2^{-e}\alpha` of the data :math:`2^{-e}X`, by the lasso's scaling law.
+
+    :math:`z^\star(sX, D, s\alpha) = s\,z^\star(X, D, \alpha)`. A penalty beyond the
+    dtype's largest number is capped there: it exceeds every correlation of unit-scale
+    data, so the codes are zero either way.
+    """
+    try:
+        alpha = math.ldexp(alpha, -exponent)
+    except OverflowError:
+        alpha = math.inf
+    return min(alpha, float(np.finfo(dtype).max))
 
 
 def auto_code_max_iter(n_components):
@@ -173,6 +199,14 @@ class FISTADictionaryLearning(BaseDictionaryLearner):
 
     Notes
     -----
+    **Any finite scale.** Data whose :math:`\max|X|` is beyond :math:`2^{\pm 16}`
+    (float32) or :math:`2^{\pm 128}` (float64) is fitted as :math:`2^{-e}X` with penalty
+    :math:`2^{-e}\alpha` (exact powers of two, as :func:`~skdict.sparse_encode` does) by
+    the lasso's scaling law :math:`z^\star(sX, D, s\alpha) = s\,z^\star(X, D, \alpha)`:
+    the atoms are those of the rescaled problem and ``transform`` scales the codes back,
+    so no square over- or underflows. ``history_["objective"]`` is reported at ``X``'s
+    scale (0 or inf where that is beyond the float range).
+
     Codes are computed a block of rows at a time
     (:data:`skdict.dictionary._base.CODE_BLOCK_ELEMENTS`), so the memory of
     ``transform`` beyond its output, and of a batch fit beyond the codes
@@ -242,8 +276,15 @@ class FISTADictionaryLearning(BaseDictionaryLearner):
     def _code_max_iter(self, n_components):
         return auto_code_max_iter(n_components) if self.code_max_iter == "auto" else self.code_max_iter
 
-    def _code_step(self, X, D, *, init=None, out=None, estimator=None):
+    def _fit_alpha(self, dtype):
+        """The penalty of the fit's rescaled data :math:`2^{-e}X` (:func:`scaled_penalty`, ``e = _exponent``)."""
+        return scaled_penalty(self.alpha, self._exponent, dtype)
+
+    def _code_step(self, X, D, *, alpha=None, init=None, out=None, estimator=None):
         r"""Lasso codes of ``X`` on ``D`` by working-set FISTA, a block of rows at a time, each row certified.
+
+        ``alpha`` (default ``self.alpha``) is the penalty of this ``X``: the fit passes
+        the one of its rescaled data (:meth:`_fit_alpha`).
 
         Every block is warm-started from ``init`` (which may be ``out`` itself: a
         block is read before it is overwritten). A row is certified when its
@@ -262,6 +303,7 @@ class FISTADictionaryLearning(BaseDictionaryLearner):
             learner, is named in the message).
         """
         xp = get_namespace(X)
+        alpha = self.alpha if alpha is None else alpha
         G = D @ D.T
         L = lipschitz_constant(D, gram=G)
         max_iter, step = self._code_max_iter(D.shape[0]), CodeStep()
@@ -269,10 +311,10 @@ class FISTADictionaryLearning(BaseDictionaryLearner):
         def encode_block(rows):
             Xb = X[rows]
             codes, info = working_set_fista(
-                Xb, D, self.alpha, positive=self.positive_code, max_iter=max_iter, tol=self.code_tol,
+                Xb, D, alpha, positive=self.positive_code, max_iter=max_iter, tol=self.code_tol,
                 init=None if init is None else init[rows], gram=G, lipschitz=L, return_info=True,
             )
-            objective = float(xp.sum(lasso_objective(Xb, D, codes, self.alpha)))
+            objective = float(xp.sum(lasso_objective(Xb, D, codes, alpha)))
             step.add(CodeStep(Xb.shape[0], objective, int(xp.count_nonzero(codes)), info.n_unconverged))
             return codes, info.n_unconverged
 
@@ -289,10 +331,11 @@ class FISTADictionaryLearning(BaseDictionaryLearner):
         )
 
     def _replacement_atoms(self, X, residual, n_wanted):
-        """Up to ``n_wanted`` unit residual directions of samples with ‖r‖ > alpha, drawn ∝ ‖r‖²."""
+        """Up to ``n_wanted`` unit residual directions of samples with ‖r‖ > alpha, drawn ∝ ‖r‖² (``X`` rescaled)."""
         xp = get_namespace(X)
+        alpha = self._fit_alpha(X.dtype)
         squared = to_numpy(xp.sum(residual * residual, axis=1)).astype(np.float64)
-        candidates = np.flatnonzero(squared > self.alpha**2)
+        candidates = np.flatnonzero(squared > alpha * alpha)  # not alpha**2: a float power raises on overflow
         n_new = min(n_wanted, candidates.size)
         if n_new == 0:
             return None
@@ -318,7 +361,7 @@ class FISTADictionaryLearning(BaseDictionaryLearner):
         previous = math.inf
         converged = False
         for _ in range(self.max_iter):
-            Z, step = self._code_step(X, D, init=Z, out=Z)
+            Z, step = self._code_step(X, D, alpha=self._fit_alpha(X.dtype), init=Z, out=Z)
             A, B = code_statistics(Z, X)
             D, norms = self._new_dictionary(A, B, D)
             Z *= norms  # Z D unchanged by the normalisation: a warm start for the next codes
@@ -360,7 +403,7 @@ class FISTADictionaryLearning(BaseDictionaryLearner):
         """One code step on ``Xb``, statistics update and dictionary update; returns (CodeStep, n_resampled)."""
         xp = get_namespace(Xb)
         D = self.components_
-        Z, step = self._code_step(Xb, D)
+        Z, step = self._code_step(Xb, D, alpha=self._fit_alpha(Xb.dtype))
         self.n_steps_ += 1
         forget = (1.0 - 1.0 / self.n_steps_) ** self.forget_factor
         A, B = code_statistics(Z, Xb)
@@ -402,9 +445,17 @@ class FISTADictionaryLearning(BaseDictionaryLearner):
 
     # --------------------------------------------------------------- public
     def _record(self, step, n_resampled, progress):
-        """Append one alternation/epoch to ``history_``; returns its mean objective."""
+        """Append one alternation/epoch to ``history_``; returns its mean objective at the fit's (rescaled) scale.
+
+        ``history_`` gets it at ``X``'s own scale, :math:`4^{e}` times the rescaled one
+        (``e = _exponent``; it rounds to 0 or inf beyond the float range).
+        """
         objective = step.objective / step.n_samples
-        stats = {"objective": objective, "l0": step.n_nonzero / step.n_samples, "n_resampled": n_resampled}
+        try:
+            unscaled = math.ldexp(objective, 2 * self._exponent)
+        except OverflowError:
+            unscaled = math.inf
+        stats = {"objective": unscaled, "l0": step.n_nonzero / step.n_samples, "n_resampled": n_resampled}
         for key, value in stats.items():
             self.history_[key].append(value)
         self.n_iter_ += 1
@@ -423,9 +474,12 @@ class FISTADictionaryLearning(BaseDictionaryLearner):
             )
 
     def _initialize(self, X):
+        """Initial state for ``X``; returns ``X`` rescaled to :math:`2^{-e}X` (``e = _exponent``, kept for later chunks)."""
         xp = get_namespace(X)
         self._rng = check_random_state(self.random_state)
         n_components = self._resolve_n_components(X.shape[1])
+        self._exponent = unit_scale_exponent(X)
+        X = self._rescaled(X)
         self.components_ = self._initial_dictionary(X, n_components, self._rng)
         self._A = xp.zeros((n_components, n_components), dtype=X.dtype)
         self._B = xp.zeros((n_components, X.shape[1]), dtype=X.dtype)
@@ -433,6 +487,11 @@ class FISTADictionaryLearning(BaseDictionaryLearner):
         self.history_ = {"objective": [], "l0": [], "n_resampled": []}
         self.n_iter_ = 0
         self.n_steps_ = 0
+        return X
+
+    def _rescaled(self, X):
+        """:math:`2^{-e}X` (exact), the data the fit works on; ``X`` itself when ``e = 0``."""
+        return X if self._exponent == 0 else get_namespace(X).ldexp(X, -self._exponent)
 
     @keeps_state_on_failure
     def fit(self, X, y=None):
@@ -449,8 +508,7 @@ class FISTADictionaryLearning(BaseDictionaryLearner):
         self
         """
         self._validate_params()
-        X = self._fit_input(X)
-        self._initialize(X)
+        X = self._initialize(self._fit_input(X))
         progress = EpochProgress(self.max_iter, enabled=self.verbose > 0, description=type(self).__name__)
         with progress:
             if self.batch_size is None:
@@ -469,15 +527,19 @@ class FISTADictionaryLearning(BaseDictionaryLearner):
         """
         if not hasattr(self, "components_"):
             self._validate_params()
-            X = self._fit_input(X)
-            self._initialize(X)
+            X = self._initialize(self._fit_input(X))
         else:
-            X = self._model_input(X)
+            X = self._rescaled(self._model_input(X))
         step, n_resampled = self._minibatch_steps(X, None, X.shape[0] if self.batch_size is None else self.batch_size)
         self._record(step, n_resampled, EpochProgress(1, enabled=False, description=""))
         self._warn_fit_budgets(True, step, "")
         return self
 
     def _encode(self, X):
-        codes, step = self._code_step(X, self.components_)
-        return codes, step.n_uncertified
+        r"""Codes solved on :math:`2^{-e}X` with :math:`2^{-e}\alpha` (:func:`unit_scale_exponent`), scaled back exactly."""
+        D, xp = self.components_, get_namespace(X)
+        exponent = unit_scale_exponent(X)
+        if exponent:
+            X = xp.ldexp(X, -exponent)
+        codes, step = self._code_step(X, D, alpha=scaled_penalty(self.alpha, exponent, X.dtype))
+        return _scale_back(codes, exponent, "codes"), step.n_uncertified

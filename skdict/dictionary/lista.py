@@ -12,9 +12,9 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from skdict._array import DEVICES, get_namespace
 from skdict._guards import DivergenceGuard, keeps_state_on_failure, warn_not_converged
 from skdict._progress import EpochProgress
-from skdict._validation import check_atoms
+from skdict._validation import check_atoms, check_params_read
 from skdict.dictionary._base import BaseDictionaryLearner, encode_in_blocks
-from skdict.dictionary.fista_dictionary import FISTADictionaryLearning
+from skdict.dictionary.fista_dictionary import FISTADictionaryLearning, unit_scale_exponent
 from skdict.ops.adam import Adam
 from skdict.ops.fista import lipschitz_constant, soft_threshold
 
@@ -157,8 +157,9 @@ class LISTA(BaseDictionaryLearner):
         weights of the last epoch start whose loss was sane are kept, so
         ``transform`` stays finite. Lower ``learning_rate``.
     ValueError
-        From ``fit``, when the lasso objective of ``X`` overflows its dtype
-        (``X`` too large in scale).
+        From ``fit``, when ``X`` is too far from unit scale (:math:`\max|X|` beyond
+        :math:`2^{\pm 16}` in float32, :math:`2^{\pm 128}` in float64), where the squares
+        of its codes over- or underflow: rescale ``X``.
 
     Warns
     -----
@@ -230,6 +231,21 @@ class LISTA(BaseDictionaryLearner):
             )
         return targets
 
+    def _check_scale(self, X):
+        """Refuse ``X`` too far from unit scale: LISTA's thresholds and regression loss are not rescaled.
+
+        The bound is :func:`~skdict.dictionary.fista_dictionary.unit_scale_exponent`'s, within which no
+        square of the codes or of ``X`` over- or underflows ``X``'s dtype.
+        """
+        exponent = unit_scale_exponent(X)
+        if exponent:
+            xp = get_namespace(X)
+            raise ValueError(
+                f"{type(self).__name__}: max |X| = {float(xp.max(xp.abs(X))):.3g} is too far from unit scale: the "
+                f"squares of its lasso codes {'overflow' if exponent > 0 else 'underflow'} {X.dtype}; rescale X "
+                "(e.g. StandardScaler) before fitting."
+            )
+
     def _learn_dictionary(self, X):
         n_components = self._resolve_n_components(X.shape[1])
         if self.dictionary is not None:
@@ -274,6 +290,7 @@ class LISTA(BaseDictionaryLearner):
         self._validate_params()
         X = self._fit_input(X)
         rng = check_random_state(self.random_state)
+        self._check_scale(X)
         D = self._learn_dictionary(X)
         self._initialize(X, D)
         targets = self._target_codes(X, D)
@@ -330,6 +347,8 @@ class LISTA(BaseDictionaryLearner):
         return converged
 
     def _encode(self, X):
+        check_params_read(self, ("positive",))  # the forward pass reads it (set_params after fit)
+
         def encode_block(rows):
             return lista_forward(X[rows], self._params(), positive=self.positive)[0], 0
 

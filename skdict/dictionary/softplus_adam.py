@@ -13,15 +13,39 @@ import numpy as np
 from skdict._array import DEVICES, get_namespace
 from skdict._guards import DivergenceGuard, keeps_state_on_failure
 from skdict._progress import EpochProgress
+from skdict._validation import check_params_read
+from skdict.coding._encode import _scale_back
 from skdict.dictionary._base import BaseDictionaryLearner, encode_in_blocks
+from skdict.dictionary.fista_dictionary import scaled_penalty
 from skdict.exceptions import TrainingDivergedError
 from skdict.ops.adam import Adam
 from skdict.ops.atoms import normalize_rows, remove_parallel_component
+from skdict.ops.scaling import max_exponent
 
 #: Initial pre-softplus code, softplus(-3) ~ 0.049: small positive codes everywhere.
 _INITIAL_PRE_CODE = -3.0
 #: The fit's parameters (codes and atoms) are checkpointed for the divergence guard every this many steps.
 CHECKPOINT_EVERY = 10
+#: Data whose RMS is within :math:`2^{\pm 8}` is trained as given; beyond, on :math:`2^{-e}X` at unit RMS.
+#: Adam moves a pre-code by about ``learning_rate`` per step, so codes of scale :math:`s` take ~:math:`s/\eta`
+#: steps and the loss changes by ~:math:`\eta/s` relative per step: at 1e10 the fit "converged" after 2 steps
+#: with all-zero codes. Within the bound the defaults work (and results are those of the data as given).
+RMS_EXPONENT_BOUND = 8
+
+
+def rms_exponent(X, bound=RMS_EXPONENT_BOUND):
+    r"""The power of two :math:`e` nearest the root mean square of ``X``, or 0 when :math:`|e| \le` ``bound``.
+
+    :math:`2^{-e}X` has an RMS in :math:`[2^{-1/2}, 2^{1/2})`; a zero ``X`` gets 0. The mean
+    square is taken of :math:`2^{-m}X` (:math:`m` the exponent of :math:`\max|X|`), so no
+    square overflows or underflows at any finite scale.
+    """
+    xp = get_namespace(X)
+    m = int(max_exponent(X))
+    unit = xp.ldexp(X, -m)
+    mean_square = float(xp.mean(unit * unit))
+    e = 0 if mean_square == 0 else m + round(0.5 * math.log2(mean_square))
+    return e if abs(e) > bound else 0
 
 
 def softplus(V):
@@ -43,7 +67,7 @@ def softplus_lasso_losses(X, Z, D, alpha):
     return 0.5 * xp.sum(residual * residual, axis=1) + alpha * xp.sum(Z, axis=1)
 
 
-def softplus_lasso_loss_and_grads(X, pre_codes, D, alpha):
+def softplus_lasso_loss_and_grads(X, pre_codes, D, alpha, *, per_sample=False):
     r"""Summed loss :math:`\sum_n \tfrac12\lVert x_n - z_n D\rVert^2 + \alpha \sum_j z_{nj}`, :math:`z = \operatorname{softplus}(\tilde z)`, and its gradients.
 
     With :math:`R = zD - X`: :math:`\partial/\partial z = R D^\top + \alpha`,
@@ -52,14 +76,18 @@ def softplus_lasso_loss_and_grads(X, pre_codes, D, alpha):
 
     Returns
     -------
-    loss : float
+    loss : float, or array of shape (n_samples,) when ``per_sample``
+        The summed loss, or each sample's (:func:`softplus_lasso_losses`).
     grad_pre_codes : array like ``pre_codes``
     grad_D : array like ``D``
     """
     xp = get_namespace(X, pre_codes, D)
     Z = softplus(pre_codes)
     residual = Z @ D - X
-    loss = 0.5 * float(xp.sum(residual * residual)) + alpha * float(xp.sum(Z))
+    if per_sample:
+        loss = 0.5 * xp.sum(residual * residual, axis=1) + alpha * xp.sum(Z, axis=1)
+    else:
+        loss = 0.5 * float(xp.sum(residual * residual)) + alpha * float(xp.sum(Z))
     grad_codes = residual @ D.T
     grad_codes += alpha
     grad_codes *= sigmoid(pre_codes)
@@ -83,7 +111,19 @@ class SoftplusAdamDictionaryLearning(BaseDictionaryLearner):
     :math:`\alpha`-shrunk) where a plain lasso would give zero. ``transform``
     runs the same Adam iterations on :math:`\tilde z` for the new samples with
     :math:`D` fixed, from the same start (:math:`\tilde z = -3`), for
-    ``transform_max_iter`` steps, so it is deterministic and per sample.
+    ``transform_max_iter`` steps, so it is deterministic and per sample; each
+    sample keeps its iterate of lowest loss, so its codes are never worse than the
+    start's, even with a ``learning_rate`` that makes Adam diverge (a
+    :class:`~sklearn.exceptions.ConvergenceWarning` then says so).
+    ``transform`` re-checks the parameters it reads (``alpha``, ``learning_rate``,
+    ``tol``, ``transform_max_iter``), which ``set_params`` may change after ``fit``.
+
+    **Scale.** Adam moves a pre-code by about ``learning_rate`` per step, so the
+    defaults suit data of RMS near 1. Data whose RMS is beyond :math:`2^{\pm 8}` is
+    fitted as :math:`2^{-e}X` (RMS near 1) with penalty :math:`2^{-e}\alpha`, the
+    lasso's scaling law :math:`z^\star(sX, D, s\alpha) = s\,z^\star(X, D, \alpha)`, and
+    codes are scaled back exactly: ``fit(2**k * X, alpha=2**k * a)`` learns the same
+    atoms for every such :math:`k`. ``history_`` is at ``X``'s scale.
 
     ``transform`` works on a block of rows at a time
     (:data:`skdict.dictionary._base.CODE_BLOCK_ELEMENTS`): its memory beyond the
@@ -179,13 +219,15 @@ class SoftplusAdamDictionaryLearning(BaseDictionaryLearner):
         self.device = device
 
     def _fit_steps(self, X, params, progress):
-        """Full-batch Adam on the pre-codes and atoms, guarded; returns (steps run, whether ``tol`` was met).
+        """Full-batch Adam on the pre-codes and atoms of the rescaled ``X``, guarded; returns (steps run, whether ``tol`` was met).
 
         Each step's loss (at the parameters before the step) is checked by a
         :class:`~skdict._guards.DivergenceGuard` against the loss of all-zero codes;
         the parameters are checkpointed every :data:`CHECKPOINT_EVERY` steps.
+        ``history_`` gets the losses at the data's own scale.
         """
         xp = get_namespace(X)
+        alpha = scaled_penalty(self.alpha, self._exponent, X.dtype)
         adam = Adam(params)
         rates = {"pre_codes": self.learning_rate, "D": self.learning_rate / 10}
         guard = DivergenceGuard(
@@ -196,46 +238,72 @@ class SoftplusAdamDictionaryLearning(BaseDictionaryLearner):
         for step in range(self.max_iter):
             if step % CHECKPOINT_EVERY == 0:
                 guard.checkpoint()
-            loss, grad_codes, grad_D = softplus_lasso_loss_and_grads(X, params["pre_codes"], params["D"], self.alpha)
+            loss, grad_codes, grad_D = softplus_lasso_loss_and_grads(X, params["pre_codes"], params["D"], alpha)
             mean_loss = loss / X.shape[0]
             guard.check(mean_loss, f"step {step + 1}")
             grads = {"pre_codes": grad_codes, "D": remove_parallel_component(grad_D / X.shape[0], params["D"])}
             adam.step(params, grads, rates)
             normalize_rows(params["D"], out=params["D"])
-            self.history_["loss"].append(mean_loss)
-            progress.update({"loss": mean_loss})
+            self.history_["loss"].append(self._unscaled_loss(mean_loss))
+            progress.update({"loss": self.history_["loss"][-1]})
             if abs(previous - mean_loss) <= self.tol * abs(mean_loss):
                 return step + 1, True
             previous = mean_loss
         guard.checkpoint()
-        guard.check(float(xp.mean(softplus_lasso_losses(X, softplus(params["pre_codes"]), params["D"], self.alpha))),
+        guard.check(float(xp.mean(softplus_lasso_losses(X, softplus(params["pre_codes"]), params["D"], alpha))),
                     "the end of fit")
         return self.max_iter, False
 
-    def _encode_block(self, X):
-        """Adam on the pre-codes of ``X`` with the atoms fixed; returns (codes, rows whose loss still moved by > tol)."""
+    def _unscaled_loss(self, loss):
+        """A loss of the rescaled data :math:`2^{-e}X` at ``X``'s own scale, :math:`4^e` times it (inf beyond the float range)."""
+        try:
+            return math.ldexp(loss, 2 * self._exponent)
+        except OverflowError:
+            return math.inf
+
+    def _encode_block(self, X, alpha):
+        """Adam on the pre-codes of ``X`` (rescaled) with the atoms fixed; returns (codes, rows not converged).
+
+        Each row keeps the iterate of lowest loss, so its codes are never worse than the
+        start's, whatever ``learning_rate``. A row is not converged when its loss still
+        changed by more than ``tol`` relative at the last step, or was not finite.
+        """
         xp = get_namespace(X)
         D = self.components_
         params = {"pre_codes": xp.full((X.shape[0], D.shape[0]), _INITIAL_PRE_CODE, dtype=X.dtype)}
+        best, best_loss = params["pre_codes"].copy(), xp.full(X.shape[0], math.inf, dtype=X.dtype)
         adam = Adam(params)
         rates = {"pre_codes": self.learning_rate}
-        for step in range(1, self.transform_max_iter + 1):
-            _, grad_codes, _ = softplus_lasso_loss_and_grads(X, params["pre_codes"], D, self.alpha)
-            if step == self.transform_max_iter:
-                previous = softplus(params["pre_codes"])
-            adam.step(params, {"pre_codes": grad_codes}, rates)
-        codes = softplus(params["pre_codes"])
-        before, after = (softplus_lasso_losses(X, Z, D, self.alpha) for Z in (previous, codes))
-        return codes, int(xp.sum(xp.abs(before - after) > self.tol * xp.abs(after)))
+
+        def keep_better(losses):
+            better = losses < best_loss  # False for NaN
+            xp.copyto(best, params["pre_codes"], where=better[:, None])
+            xp.copyto(best_loss, losses, where=better)
+
+        with np.errstate(over="ignore", invalid="ignore"):  # a diverging row is caught by its loss, below
+            for _ in range(self.transform_max_iter):
+                before, grad_codes, _ = softplus_lasso_loss_and_grads(X, params["pre_codes"], D, alpha, per_sample=True)
+                keep_better(before)
+                adam.step(params, {"pre_codes": grad_codes}, rates)
+            after = softplus_lasso_losses(X, softplus(params["pre_codes"]), D, alpha)
+            keep_better(after)
+            settled = xp.abs(before - after) <= self.tol * xp.abs(after)  # False for inf/NaN
+        return softplus(best), int(xp.sum(~settled))
 
     def _encode(self, X):
-        return encode_in_blocks(X, self.components_.shape[0], lambda rows: self._encode_block(X[rows]))
+        """Codes of the rescaled :math:`2^{-e}X` with :math:`2^{-e}\\alpha` (``e`` from ``fit``), scaled back exactly."""
+        check_params_read(self, ("alpha", "learning_rate", "tol", "transform_max_iter"))  # set_params after fit
+        xp = get_namespace(X)
+        X = xp.ldexp(X, -self._exponent) if self._exponent else X
+        alpha = scaled_penalty(self.alpha, self._exponent, X.dtype)
+        codes, n_unconverged = encode_in_blocks(X, self.components_.shape[0], lambda rows: self._encode_block(X[rows], alpha))
+        return _scale_back(codes, self._exponent, "codes"), n_unconverged
 
     def _budget_fix(self):
         return (
-            f"their loss still changed by more than tol={self.tol:g} relative at the last of "
+            f"their loss still changed by more than tol={self.tol:g} relative, or was not finite, at the last of "
             f"transform_max_iter={self.transform_max_iter} Adam steps",
-            "raise transform_max_iter or tol",
+            f"raise transform_max_iter or tol; if the loss rose, lower learning_rate (now {self.learning_rate:g})",
         )
 
     @keeps_state_on_failure
@@ -255,6 +323,8 @@ class SoftplusAdamDictionaryLearning(BaseDictionaryLearner):
         X = self._fit_input(X)
         xp = get_namespace(X)
         rng = check_random_state(self.random_state)
+        self._exponent = rms_exponent(X)
+        X = xp.ldexp(X, -self._exponent) if self._exponent else X
         D = self._initial_dictionary(X, self._resolve_n_components(X.shape[1]), rng)
         params = {"pre_codes": xp.full((X.shape[0], D.shape[0]), _INITIAL_PRE_CODE, dtype=X.dtype), "D": D}
         self.history_ = {"loss": []}

@@ -10,6 +10,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from skdict._array import DEVICES, device_of, get_namespace, is_cupy_array, like_input, resolve_device, to_device, to_numpy
+from skdict.exceptions import TrainingDivergedError
 from skdict.triplets._comparisons import contrasts_from_matrix, triplet_differences
 from skdict.triplets._cvxpy_solver import SDPSolver, cvxpy_available
 from skdict.triplets._factor import canonical_factor
@@ -18,6 +19,12 @@ from skdict.triplets._validation import check_triplet_labels, check_triplets
 
 #: solver="auto" uses the SDP up to this many features (when cvxpy is installed and T is on the CPU).
 AUTO_CVXPY_MAX_FEATURES = 32
+
+
+def _eigen_from_factor(U):
+    """Eigenvalues and eigenvectors of :math:`\\Phi = U U^\\top` from the SVD of ``U``."""
+    left, singular_values, _ = get_namespace(U).linalg.svd(U, full_matrices=False)
+    return singular_values**2, left
 
 
 class TripletFeatureLearner(BaseEstimator):
@@ -206,11 +213,18 @@ class TripletFeatureLearner(BaseEstimator):
             solver = LowRankSolver(**{**lowrank_settings(self.get_params()), "rank": rank})
             rng = check_random_state(self.random_state)
             U = solver.initial_factor(n_features, T.dtype, xp, rng)
-            U, self.n_iter_, self.loss_curve_ = solver.solve(A, B, inverse_scale, labels, U, rng)
-            left, singular_values, _ = xp.linalg.svd(U, full_matrices=False)
-            eigenvalues, eigenvectors = singular_values**2, left
-        self.components_, self.feature_matrix_, self.rank_ = canonical_factor(eigenvalues, eigenvectors, self.rank)
+            try:
+                U, self.n_iter_, self.loss_curve_ = solver.solve(A, B, inverse_scale, labels, U, rng, estimator=self)
+            except TrainingDivergedError:
+                self._set_factor(*_eigen_from_factor(U))  # U was restored to its last sane checkpoint
+                raise
+            eigenvalues, eigenvectors = _eigen_from_factor(U)
+        self._set_factor(eigenvalues, eigenvectors)
         return self
+
+    def _set_factor(self, eigenvalues, eigenvectors):
+        """``components_``, ``feature_matrix_`` and ``rank_`` from an eigendecomposition of Φ (:func:`canonical_factor`)."""
+        self.components_, self.feature_matrix_, self.rank_ = canonical_factor(eigenvalues, eigenvectors, self.rank)
 
     def _contrasts(self, T):
         check_is_fitted(self, "feature_matrix_")

@@ -20,9 +20,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, fields
 
+import numpy as np
+
 from skdict._array import get_namespace
+from skdict._guards import DivergenceGuard
 from skdict._progress import EpochProgress
-from skdict.exceptions import TrainingDivergedError
 from skdict.ops.adam import Adam
 from skdict.ops.schedule import learning_rate_factor
 from skdict.triplets._comparisons import contrasts_from_factor
@@ -80,9 +82,13 @@ def lowrank_settings(params):
 
 
 def _pin_scale(U, trace):
-    """Rescale ``U`` in place so that :math:`\\lVert U \\rVert_F^2 = ` ``trace``."""
+    """Rescale ``U`` in place so that :math:`\\lVert U \\rVert_F^2 = ` ``trace``; returns whether its norm was finite and nonzero."""
     xp = get_namespace(U)
-    U *= math.sqrt(trace / float(xp.sum(U * U)))
+    squared_norm = float(xp.sum(U * U))
+    if not 0 < squared_norm < math.inf:
+        return False
+    U *= math.sqrt(trace / squared_norm)
+    return True
 
 
 @dataclass(frozen=True)
@@ -126,26 +132,36 @@ class LowRankSolver:
         _pin_scale(U, n_features)
         return U
 
-    def _step(self, U, adam, grad, rate):
-        """Tangent projection, clipping, one Adam step and the scale pin, in place."""
+    def _step(self, U, adam, grad, rate, guard, where):
+        """Tangent projection, clipping, one Adam step and the scale pin, in place.
+
+        A non-finite gradient, or a step that overflows (or zeroes) :math:`\\lVert U \\rVert_F^2`,
+        is a divergence: ``guard`` restores the last sane :math:`U` and raises.
+        """
         xp = get_namespace(U)
         p = U.shape[0]
         grad -= (float(xp.sum(grad * U)) / p) * U  # the pinned sphere has radius sqrt(p)
         norm = math.sqrt(float(xp.sum(grad * grad)))
         if not math.isfinite(norm):
-            raise TrainingDivergedError(
-                "TripletFeatureLearner diverged: the gradient became non-finite. "
-                f"Lower learning_rate (now {self.learning_rate:g}) or set max_grad_norm."
-            )
+            guard.fail(where, "the gradient became non-finite")
         if self.max_grad_norm is not None and norm > self.max_grad_norm:
             grad *= self.max_grad_norm / norm
         adam.step({"U": U}, {"U": grad}, {"U": rate})
-        _pin_scale(U, p)
+        if not _pin_scale(U, p):
+            guard.fail(where, f"the step made the factor's squared norm {float(xp.sum(U * U)):g}")
 
-    def solve(self, A, B, inverse_scale, labels, U, rng):
+    def solve(self, A, B, inverse_scale, labels, U, rng, *, estimator=None):
         """Fit ``U`` in place from its initial value; return ``(U, n_iter, losses)``.
 
-        ``losses`` holds the mean minibatch objective of every epoch.
+        ``losses`` holds the mean minibatch objective of every epoch. Every minibatch
+        loss is checked by a :class:`~skdict._guards.DivergenceGuard` (against 100x the
+        first one), with :math:`U` checkpointed at every epoch start.
+
+        Raises
+        ------
+        skdict.exceptions.TrainingDivergedError
+            With ``U`` restored in place to its last checkpoint whose loss was sane;
+            ``estimator`` (default: this solver) is named in the message.
         """
         xp = get_namespace(A, B, U)
         n = A.shape[0]
@@ -154,24 +170,27 @@ class LowRankSolver:
         total_steps = steps_per_epoch * self.max_iter
         adam = Adam({"U": U})
         progress = EpochProgress(self.max_iter, enabled=bool(self.verbose), description="TripletFeatureLearner")
+        guard = DivergenceGuard(
+            {"U": U}, estimator=self if estimator is None else estimator,
+            fix=f"Lower learning_rate (now {self.learning_rate:g}) or set max_grad_norm (now {self.max_grad_norm}).",
+        )
         losses, best, stale, step = [], math.inf, 0, 0
-        for _ in range(self.max_iter):
+        for epoch in range(1, self.max_iter + 1):
+            guard.checkpoint()
             order = xp.asarray(rng.permutation(n))
             total = 0.0
             for start in range(0, n, batch):
                 idx = order[start : start + batch]
-                loss, grad = lowrank_objective(
-                    U, A[idx], B[idx], inverse_scale[idx], labels[idx], margin=self.margin, alpha=self.alpha
-                )
-                if not math.isfinite(loss):
-                    raise TrainingDivergedError(
-                        "TripletFeatureLearner diverged: the loss became non-finite. "
-                        f"Lower learning_rate (now {self.learning_rate:g})."
+                where = f"epoch {epoch}, step {step + 1}"
+                with np.errstate(over="ignore", invalid="ignore"):  # the guard reports what did not stay finite
+                    loss, grad = lowrank_objective(
+                        U, A[idx], B[idx], inverse_scale[idx], labels[idx], margin=self.margin, alpha=self.alpha
                     )
-                factor = learning_rate_factor(
-                    step, total_steps, warmup_fraction=_WARMUP_FRACTION, decay_fraction=_DECAY_FRACTION
-                )
-                self._step(U, adam, grad, self.learning_rate * factor)
+                    guard.check(loss, where)
+                    factor = learning_rate_factor(
+                        step, total_steps, warmup_fraction=_WARMUP_FRACTION, decay_fraction=_DECAY_FRACTION
+                    )
+                    self._step(U, adam, grad, self.learning_rate * factor, guard, where)
                 total += loss * idx.shape[0]
                 step += 1
             losses.append(total / n)

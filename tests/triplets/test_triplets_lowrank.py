@@ -102,3 +102,34 @@ def test_lowrank_is_deterministic_given_the_seed():
     first = TripletFeatureLearner(solver="lowrank", rank=2, max_iter=5, random_state=3).fit(T, y)
     second = TripletFeatureLearner(solver="lowrank", rank=2, max_iter=5, random_state=3).fit(T, y)
     np.testing.assert_array_equal(first.feature_matrix_, second.feature_matrix_)
+
+
+@settings(max_examples=25, deadline=None)
+@given(exponent=st.integers(-1000, 1000), spread=st.integers(0, 300))
+def test_contrasts_are_scale_blind_at_every_power_of_two(exponent, spread):
+    """s(tx, ty, tz) = s(x, y, z): triplets at 2^k (and differences 2^-spread of the values) keep their contrasts under
+    Phi = I; at 1e200 / 1e-300 the squared norms over/underflowed and every triplet was called x = y = z."""
+    rng = np.random.default_rng(0)
+    T = rng.standard_normal((20, 3, 5))
+    T[:, 1:] = T[:, :1] + np.ldexp(rng.standard_normal((20, 2, 5)), -spread)  # y, z close to x
+    A, B, inverse_scale = triplet_differences(T)
+    contrasts = (np.sum(B * B, axis=1) - np.sum(A * A, axis=1)) * inverse_scale
+    scaled = np.ldexp(T, exponent)
+    if not np.all(np.isfinite(scaled)) or np.any((scaled != 0) & (np.abs(scaled) < np.finfo(float).tiny)):
+        return  # beyond the float range, or subnormal (precision already lost in the input)
+    A, B, inverse_scale = triplet_differences(scaled)
+    np.testing.assert_allclose((np.sum(B * B, axis=1) - np.sum(A * A, axis=1)) * inverse_scale, contrasts, atol=1e-12)
+
+
+def test_divergence_keeps_the_last_sane_factor():
+    """learning_rate=1e300 without clipping: TrainingDivergedError (was overflow warnings, then 'x = y = z'),
+    and the model keeps a finite, unit-norm feature matrix."""
+    from skdict import TrainingDivergedError
+
+    D = np.random.default_rng(0).standard_normal((2, 6))
+    T, y = make_triplet_feedback(D.T @ D, 200, kind="comparison", random_state=0)
+    model = TripletFeatureLearner(solver="lowrank", rank=2, learning_rate=1e300, max_grad_norm=None, max_iter=5, random_state=1)
+    with pytest.raises(TrainingDivergedError, match="Lower learning_rate"):
+        model.fit(T, y)
+    assert np.all(np.isfinite(model.feature_matrix_))
+    np.testing.assert_allclose(np.linalg.norm(model.feature_matrix_), 1.0)
