@@ -113,7 +113,7 @@ class BaseSparseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         *,
         learning_rate=1e-3,
         batch_size=256,
-        max_iter=30,
+        max_iter=None,
         max_steps=None,
         max_samples=None,
         early_stopping=True,
@@ -352,8 +352,10 @@ class BaseSparseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
             self._regularizer.initialize(self)
         self._adam = Adam(self._params())
         self._samples_since_fired = xp.zeros(n_components, dtype=xp.int64)
-        self.history_ = {key: [] for key in HISTORY_KEYS}
+        self.history_, self.step_history_ = new_history()
         self.n_iter_ = 0
+        self.n_steps_ = 0
+        self.n_samples_seen_ = 0
 
     def _is_initialized(self):
         return hasattr(self, "components_")
@@ -418,14 +420,15 @@ class BaseSparseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         Warns
         -----
         ConvergenceWarning
-            All ``max_iter`` epochs ran without early stopping (``tol``,
-            ``n_iter_no_change``) ending them; or the last epoch's explained
+            The budget (``max_iter``, ``max_steps``, ``max_samples``, or the default
+            one) or a one-pass stream ran out before the windowed loss reached a plateau
+            (``tol``, ``n_iter_no_change``, ``log_every``); or the last epoch's explained
             variance is negative (the model is worse than its mean).
         """
         self._validate_params()
         resume = self.warm_start and self._is_initialized()
         data = self._training_data(X, y, reset=not resume)
-        if not data.reiterable and self.max_iter > 1:
+        if not data.reiterable and self.max_iter is not None and self.max_iter > 1:
             raise ValueError(
                 f"{data.source.name} is a one-pass iterator (e.g. a generator), which can be read for one epoch "
                 f"only, but max_iter={self.max_iter}: set max_iter=1, pass a re-iterable source (a list of chunks, "
@@ -435,8 +438,9 @@ class BaseSparseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
             self._check_resume()
         else:
             self._initialize(data)
+            resume_from_checkpoint(self, data)  # checkpoint_dir holds a checkpoint of this fit: continue from it
         # like history_, n_iter_ counts every epoch since initialisation (warm starts add to it)
-        run = self._train(data, n_epochs=self.max_iter, scheduled=True, early_stopping=True)
+        run = self._train(data, budget=Budget.of(self), scheduled=True, early_stopping=self.early_stopping)
         warn_if_unfinished(self, run, stacklevel=3)  # the caller of fit (through keeps_state_on_failure)
         return self
 
@@ -455,7 +459,7 @@ class BaseSparseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
             self._check_resume()
         else:
             self._initialize(data)
-        self._train(data, n_epochs=1, scheduled=False, early_stopping=False)
+        self._train(data, budget=Budget(epochs=1), scheduled=False, early_stopping=False)
         return self
 
     # -------------------------------------------------------------- inference

@@ -8,18 +8,22 @@ Adam, tracks dead latents, records ``history_`` and stops early or on divergence
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 
 from skdict._array import get_namespace
 from skdict._guards import DivergenceGuard, warn_not_converged
-from skdict._progress import EpochProgress
+from skdict._progress import StepProgress
 from skdict.exceptions import TrainingDivergedError
 from skdict.ops._threads import single_threaded_blas
 from skdict.ops.atoms import normalize_rows, remove_parallel_component
+from skdict.ops.moments import RunningMoments
 from skdict.ops.schedule import learning_rate_factor
+from skdict.sae._checkpoint import TrainingCheckpoints
 from skdict.sae._step import l2_norm, sum_of_squares
 
 HISTORY_KEYS = ("loss", "explained_variance", "l0", "dead_fraction")
@@ -146,29 +150,213 @@ def _train_step(model, params, Xb, Yb, lr_factor, guard, where):
     return result
 
 
+#: The budget of a ``fit`` given neither ``max_iter``, ``max_steps`` nor ``max_samples``: at most this many
+#: optimizer steps, ended earlier by early stopping. Small data converges and stops well before it (digits:
+#: a few thousand steps); on large data it is a first look (5M samples at batch 256), not a full training run.
+DEFAULT_MAX_STEPS = 20_000
+
+#: Samples per logged window when ``log_every=None``: the window is ``ceil(min(n_samples, this) / batch_size)``
+#: steps, one epoch on small data, so the windowed loss early stopping compares averages out the minibatch noise.
+WINDOW_SAMPLES = 1 << 15
+
+
+@dataclass
+class Budget:
+    """How long one training call may run: the first of its limits reached ends it (``None``: no limit).
+
+    Attributes
+    ----------
+    epochs, steps, samples : int or None
+        ``max_iter``, ``max_steps``, ``max_samples`` of the call.
+    default : bool
+        The limits are :data:`DEFAULT_MAX_STEPS` steps because none was given (named so in the warning).
+    """
+
+    epochs: int = None
+    steps: int = None
+    samples: int = None
+    default: bool = False
+
+    @classmethod
+    def of(cls, model):
+        """The budget of ``model.fit``: its ``max_iter``, ``max_steps``, ``max_samples``, else :data:`DEFAULT_MAX_STEPS`."""
+        if model.max_iter is None and model.max_steps is None and model.max_samples is None:
+            return cls(steps=DEFAULT_MAX_STEPS, default=True)
+        return cls(model.max_iter, model.max_steps, model.max_samples)
+
+    def horizon(self, n_rows, batch_size):
+        """Optimizer steps until the budget runs out, or ``None`` when it cannot be known in advance.
+
+        An epoch of ``n_rows`` is ``ceil(n_rows / batch_size)`` steps (its last minibatch may be short);
+        ``max_samples`` counts whole epochs then the minibatches of the last one. With ``n_rows=None``
+        (a stream of unknown length) only ``max_steps`` and ``max_samples`` give a horizon.
+        """
+        limits = [] if self.steps is None else [self.steps]
+        if n_rows is None:
+            if self.samples is not None:
+                limits.append(math.ceil(self.samples / batch_size))
+        else:
+            per_epoch = math.ceil(n_rows / batch_size)
+            if self.epochs is not None:
+                limits.append(self.epochs * per_epoch)
+            if self.samples is not None:
+                whole, rest = divmod(self.samples, n_rows)
+                limits.append(whole * per_epoch + math.ceil(rest / batch_size))
+        return min(limits) if limits else None
+
+    def spent(self, *, epochs, steps, samples):
+        """The limit that ``epochs`` / ``steps`` / ``samples`` reached, as the warning names it, or ``None``."""
+        for key, name, used in (("steps", "max_steps", steps), ("samples", "max_samples", samples),
+                                ("epochs", "max_iter", epochs)):
+            limit = getattr(self, key)
+            if limit is not None and used >= limit:
+                if self.default:
+                    return f"the default budget of {limit} steps (max_iter, max_steps and max_samples all None)"
+                return f"{name}={limit}"
+        return None
+
+
+class Schedule:
+    """The learning-rate factor: warmup, constant, decay; a cooldown when early stopping ends the run.
+
+    With a known horizon, :func:`~skdict.ops.schedule.learning_rate_factor` over it. When
+    early stopping finds the loss on a plateau at step :math:`s`, the rate decays linearly
+    to zero over the next :math:`n = \\lceil s\\,f_d / (1 - f_d) \\rceil` steps
+    (:math:`f_d` = ``decay_fraction``: the decay is that fraction of the whole run, as with a
+    known horizon; a warmup-stable-decay schedule whose decay starts when the plateau is
+    seen), bounded by the horizon, and the run ends there.
+    """
+
+    def __init__(self, horizon, *, warmup_fraction, decay_fraction, scheduled):
+        self.horizon = horizon if scheduled else None
+        self.warmup_fraction, self.decay_fraction = warmup_fraction, decay_fraction
+        self.end = horizon  # the step at which training ends (None: when the data or budget does)
+        self.cooldown_start = None
+
+    def factor(self, step):
+        """Multiplier of ``learning_rate`` at the 0-based ``step``."""
+        factor = 1.0
+        if self.horizon is not None:
+            factor = learning_rate_factor(
+                min(step, self.horizon - 1), self.horizon,
+                warmup_fraction=self.warmup_fraction, decay_fraction=self.decay_fraction,
+            )
+        if self.cooldown_start is not None:
+            factor = min(factor, (self.end - step) / (self.end - self.cooldown_start))
+        return factor
+
+    def cool_down(self, step):
+        """Early stopping saw a plateau after ``step`` steps: decay from now and end (at once when ``decay_fraction=0``)."""
+        length = math.ceil(step * self.decay_fraction / max(1e-12, 1.0 - self.decay_fraction))
+        self.end = step + length if self.end is None else min(self.end, step + length)
+        self.cooldown_start = step
+
+    @property
+    def cooling(self):
+        return self.cooldown_start is not None
+
+    def finished(self, step):
+        """Whether a cooldown has run its course at ``step`` (the budget's own end is :meth:`Budget.spent`)."""
+        return self.cooldown_start is not None and step >= self.end
+
+
+class Window:
+    """Sums over the steps of one logged window (or one epoch): loss, squared error, active codes, target moments."""
+
+    def __init__(self):
+        self.loss = self.error = self.active = 0.0
+        self.rows = self.steps = 0
+        self.moments = RunningMoments()
+
+    def add(self, result, Yb, *, moments):
+        n = Yb.shape[0]
+        self.loss += result.loss * n
+        self.error += result.squared_error
+        self.active += result.n_active
+        self.rows += n
+        self.steps += 1
+        if moments:
+            self.moments.update(Yb)
+
+    def stats(self, model, target_variance):
+        """``HISTORY_KEYS`` of the window; explained variance against ``target_variance`` (this window's when ``None``)."""
+        variance = self.moments.total_variance if target_variance is None else target_variance
+        return {
+            "loss": self.loss / self.rows,
+            "explained_variance": 1.0 - self.error / variance if variance > 0 else math.nan,
+            "l0": self.active / self.rows,
+            "dead_fraction": dead_fraction(model),
+        }
+
+
+def dead_fraction(model):
+    """Fraction of latents that have not fired for ``dead_after`` samples; NaN until that many samples were seen.
+
+    Before ``dead_after`` samples no latent can be dead yet, so the fraction is not known (not 0).
+    """
+    if model.n_samples_seen_ < model.dead_after:
+        return math.nan
+    xp = get_namespace(model._samples_since_fired)
+    return float(xp.mean(model._dead_mask().astype(xp.float64)))
+
+
+class Plateau:
+    """Early stopping's test: has the windowed loss improved by a relative ``tol`` in ``n_iter_no_change`` windows?"""
+
+    def __init__(self, tol, patience):
+        self.tol, self.patience = tol, patience
+        self.best, self.stale = math.inf, 0
+        self.reached = False
+
+    def update(self, loss):
+        """Record a window's mean loss; returns whether the loss is now on a plateau."""
+        if not math.isfinite(self.best) or loss < self.best - self.tol * abs(self.best):
+            self.best, self.stale = loss, 0
+        else:
+            self.stale += 1
+        self.reached = self.reached or self.stale >= self.patience
+        return self.reached
+
+
 @dataclass
 class TrainingRun:
     """What one call of :func:`run_epochs` did."""
 
-    n_epochs: int  # epochs completed
-    stopped_early: bool  # early stopping (tol / n_iter_no_change) ended the run
+    n_epochs: int  # epochs begun (the last may be partial)
+    stopped_early: bool  # early stopping found a plateau and ended the run (after its cooldown)
+    n_steps: int = 0
+    n_samples: int = 0
+    ended_by: str = None  # the budget that ran out ("max_steps=100"), "the stream" or None
+    plateau: bool = False  # the windowed loss reached a plateau (with early_stopping=False too)
 
 
-def run_epochs(model, data, *, n_epochs, scheduled, early_stopping):
-    """Train ``model`` for up to ``n_epochs`` passes over ``data``.
+def log_every_steps(model, n_rows, batch_size):
+    """Steps per logged window: ``log_every``, or about one epoch of small data (at most :data:`WINDOW_SAMPLES` rows)."""
+    if model.log_every is not None:
+        return model.log_every
+    rows = WINDOW_SAMPLES if n_rows is None else min(n_rows, WINDOW_SAMPLES)
+    return max(1, math.ceil(rows / batch_size))
+
+
+def run_epochs(model, data, *, budget, scheduled, early_stopping):
+    """Train ``model`` on ``data`` until its budget runs out, or early stopping ends it.
 
     Parameters
     ----------
     model : fitted-initialised SAE estimator
     data : :class:`~skdict.sae._data.InMemoryData` or :class:`~skdict.sae._data.StreamedData`
-        Gives each epoch's ``(Xb, Yb)`` minibatches on the training device.
-    n_epochs : int
+        Gives each epoch's ``(Xb, Yb)`` minibatches on the training device. A one-pass
+        stream is read for one epoch at most.
+    budget : Budget
+        Epochs, steps and samples of this call.
     scheduled : bool
-        Apply warmup and decay over the ``n_epochs`` horizon (``fit``); a
-        constant rate otherwise (``partial_fit``, whose horizon is unknown).
+        Apply warmup and decay over the budget's horizon in steps (``fit``); a constant
+        rate otherwise (``partial_fit``), or when no horizon is known.
     early_stopping : bool
-        Stop when the epoch loss has not improved by a relative ``tol`` for
-        ``n_iter_no_change`` epochs.
+        Every ``log_every`` steps (a window), compare the window's mean loss with the best so far;
+        after ``n_iter_no_change`` windows without a relative improvement of ``tol``, decay the
+        rate to zero (:class:`Schedule`) and end. When ``False`` the plateau is still watched
+        (it decides the ConvergenceWarning) but does not end the run.
 
     Returns
     -------
@@ -180,61 +368,107 @@ def run_epochs(model, data, *, n_epochs, scheduled, early_stopping):
         A loss that is not finite or above 100x the reference (see :class:`_TrainingGuard`),
         a non-finite gradient or parameter. The parameters, Adam's moments and step count
         are those of the last checkpoint (epoch start, or every :data:`CHECKPOINT_STEPS`
-        steps) whose loss was sane; ``history_`` holds the completed epochs.
+        steps) whose loss was sane; ``history_`` holds what was logged before.
     """
-    n_samples = data.n_rows  # None for a stream of unknown length: no schedule horizon, a constant rate
-    batch_size = model.batch_size if n_samples is None else min(model.batch_size, n_samples)
-    total_steps = n_epochs * math.ceil(n_samples / batch_size) if scheduled and n_samples is not None else None
+    n_rows = data.n_rows  # None for a stream of unknown length
+    batch_size = model.batch_size if n_rows is None else min(model.batch_size, n_rows)
+    if not data.reiterable:
+        budget = dataclasses.replace(budget, epochs=1)
+    horizon = budget.horizon(n_rows, batch_size)
+    schedule = Schedule(horizon, warmup_fraction=model.warmup_fraction, decay_fraction=model.decay_fraction,
+                        scheduled=scheduled)
+    log_every = log_every_steps(model, n_rows, batch_size)
+    plateau = Plateau(model.tol, model.n_iter_no_change)
     params = model._params()
-    xp = get_namespace(*params.values())
     guard = _TrainingGuard(model, params)
-    progress = EpochProgress(n_epochs, enabled=model.verbose > 0, description=type(model).__name__)
-    best_loss, stale, n_run, step = math.inf, 0, 0, 0
+    planned = None if horizon is None else min(horizon * batch_size, math.inf if budget.samples is None else budget.samples)
+    progress = StepProgress(planned, enabled=model.verbose > 0, description=type(model).__name__)
+    run = TrainingRun(0, stopped_early=False)
+    checkpoints = TrainingCheckpoints.of(model, data) if scheduled else None  # fit writes checkpoints, resumes from one
     # Overflow is detected explicitly (sane loss, finite gradient and parameters at every step), so
     # NumPy's floating-point warnings would only duplicate the divergence error.
     # A model whose step multiplies on the ops threads (the row-blocked forward) trains with BLAS
     # pinned to one thread throughout: no BLAS workers spinning between steps, no switching per step.
     pin = single_threaded_blas() if getattr(model, "_rowwise_support", False) else contextlib.nullcontext()
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"), progress, pin:
-        for epoch in range(n_epochs):
-            loss_sum = error_sum = active_sum = 0.0
-            n_seen = 0
-            for batch, (Xb, Yb) in enumerate(data.epoch(model._rng, batch_size)):
-                if batch % CHECKPOINT_STEPS == 0:
-                    guard.checkpoint()
-                factor = learning_rate_factor(
-                    step, total_steps, warmup_fraction=model.warmup_fraction, decay_fraction=model.decay_fraction
-                )
-                where = f"epoch {epoch + 1}, step {step + 1}"
-                result = _train_step(model, params, Xb, Yb, factor, guard, where)
-                step += 1
-                loss_sum += result.loss * Xb.shape[0]
-                error_sum += result.squared_error
-                active_sum += result.n_active
-                n_seen += Xb.shape[0]
-            target_variance = data.total_variance()
-            n_run += 1
-            epoch_loss = loss_sum / n_seen
-            stats = {
-                "loss": epoch_loss,
-                "explained_variance": 1.0 - error_sum / target_variance if target_variance > 0 else math.nan,
-                "l0": active_sum / n_seen,
-                "dead_fraction": float(xp.mean(model._dead_mask().astype(xp.float64))),
-            }
-            for key in HISTORY_KEYS:
-                model.history_[key].append(stats[key])
-            if model._epoch_callback is not None:
-                model._epoch_callback(model)
-            progress.update(stats)
-            if early_stopping:
-                improved = not math.isfinite(best_loss) or epoch_loss < best_loss - model.tol * abs(best_loss)
-                if improved:
-                    best_loss, stale = epoch_loss, 0
-                else:
-                    stale += 1
-                    if stale >= model.n_iter_no_change:
-                        return TrainingRun(n_run, stopped_early=True)
-    return TrainingRun(n_run, stopped_early=False)
+        window = Window()
+        if checkpoints is not None and checkpoints.resume(run=run, schedule=schedule, plateau=plateau, window=window):
+            return run  # the checkpoint of a finished fit
+        while run.ended_by is None and not schedule.finished(run.n_steps):
+            if budget.epochs is not None and run.n_epochs >= budget.epochs:
+                run.ended_by = budget.spent(epochs=run.n_epochs, steps=0, samples=0)
+                break
+            run.n_epochs += 1
+            epoch = Window()
+            skip = 0 if checkpoints is None else checkpoints.enter_epoch(epoch)  # done before the checkpoint resumed
+            with contextlib.closing(data.epoch(model._rng, batch_size)) as batches:
+                for batch, (Xb, Yb) in enumerate(itertools.islice(batches, skip, None), skip):
+                    if checkpoints is not None:
+                        checkpoints.maybe_save(run.n_steps, batch, run=run, schedule=schedule, plateau=plateau,
+                                               window=window, epoch=epoch)
+                    if batch % CHECKPOINT_STEPS == 0:
+                        guard.checkpoint()
+                    where = f"epoch {run.n_epochs}, step {run.n_steps + 1}"
+                    result = _train_step(model, params, Xb, Yb, schedule.factor(run.n_steps), guard, where)
+                    run.n_steps += 1
+                    run.n_samples += Xb.shape[0]
+                    model.n_steps_ += 1
+                    model.n_samples_seen_ += Xb.shape[0]
+                    epoch.add(result, Yb, moments=False)
+                    window.add(result, Yb, moments=True)
+                    progress.step(Xb.shape[0])
+                    if window.steps == log_every:
+                        _log_window(model, window, run, progress)
+                        if plateau.update(window.loss / window.rows) and early_stopping and not schedule.cooling:
+                            schedule.cool_down(run.n_steps)
+                        window = Window()
+                    run.ended_by = budget.spent(epochs=0, steps=run.n_steps, samples=run.n_samples)
+                    if run.ended_by is not None or schedule.finished(run.n_steps):
+                        break
+            if epoch.rows:
+                _log_epoch(model, epoch, data)
+            if not data.reiterable and run.ended_by is None and not schedule.finished(run.n_steps):
+                run.ended_by = "the one-pass stream"
+        if window.rows:
+            _log_window(model, window, run, progress)
+    run.stopped_early = schedule.cooling and early_stopping
+    run.plateau = plateau.reached
+    if checkpoints is not None:
+        checkpoints.finish(run.n_steps, run=run, schedule=schedule, plateau=plateau, window=window)
+    return run
+
+
+def _log_window(model, window, run, progress):
+    """Append a window's statistics to ``step_history_`` and show them."""
+    stats = window.stats(model, None)
+    log = model.step_history_
+    log["step"].append(run.n_steps)
+    log["samples"].append(model.n_samples_seen_)
+    for key in HISTORY_KEYS:
+        log[key].append(stats[key])
+    progress.log(model.n_steps_, stats)
+
+
+def _log_epoch(model, epoch, data):
+    """Append an epoch's statistics to ``history_`` (explained variance against the epoch's target variance).
+
+    The target variance is the data's over the rows it has counted (every row of an array; the rows
+    read so far from a stream), scaled to the epoch's rows when the budget ended it part-way.
+    """
+    total = data.total_variance()
+    moments = getattr(data, "_moments", None)  # a stream counts the rows it read (ahead of training)
+    counted = data.n_rows if moments is None else moments.n
+    stats = epoch.stats(model, total if counted == epoch.rows else total * epoch.rows / max(1, counted))
+    for key in HISTORY_KEYS:
+        model.history_[key].append(stats[key])
+    if model._epoch_callback is not None:
+        model._epoch_callback(model)
+
+
+def new_history():
+    """Empty ``(history_, step_history_)``: per-epoch lists of :data:`HISTORY_KEYS`; per-window lists of those and
+    ``step`` (optimizer steps of the call at the window's end) and ``samples`` (samples seen since initialisation)."""
+    return {key: [] for key in HISTORY_KEYS}, {key: [] for key in ("step", "samples") + HISTORY_KEYS}
 
 
 def warn_if_unfinished(model, run, *, stacklevel):
@@ -242,8 +476,10 @@ def warn_if_unfinished(model, run, *, stacklevel):
 
     ``stacklevel`` counts as :func:`warnings.warn`'s would in the caller (1: the caller's line).
 
-    - ``max_iter`` epochs all ran and early stopping did not end them:
-      :class:`~sklearn.exceptions.ConvergenceWarning` (as scikit-learn's MLP).
+    - The budget (``max_iter``, ``max_steps``, ``max_samples``, the default budget) or a
+      one-pass stream ran out while the windowed loss was still improving (no plateau, with
+      or without ``early_stopping``): :class:`~sklearn.exceptions.ConvergenceWarning`
+      naming what ran out (as scikit-learn's MLP).
     - The last epoch explained less variance than :math:`\\hat y = b_{dec}` alone
       (negative explained variance): the model is worse than the data's mean,
       almost always a learning rate too high to settle. Also a
@@ -251,13 +487,19 @@ def warn_if_unfinished(model, run, *, stacklevel):
       useful solution, and it is the category scikit-learn users already watch
       and filter for fits that did not work out.
     """
-    if not run.stopped_early:
+    if run.ended_by is not None and not run.plateau:
+        fix = (
+            "pass more data, or call partial_fit on further chunks"
+            if run.ended_by == "the one-pass stream"
+            else "raise it, or set max_iter, max_steps and max_samples to None to train until early stopping "
+            f"(at most {DEFAULT_MAX_STEPS} steps)"
+        )
         warn_not_converged(
             model,
-            f"all max_iter={model.max_iter} epochs ran before early stopping ended the fit (the epoch loss "
-            f"had not stalled, within a relative tol={model.tol:g}, for n_iter_no_change={model.n_iter_no_change} "
-            "epochs)",
-            "raise max_iter (or tol) to train to convergence",
+            f"{run.ended_by} ran out after {run.n_steps} steps before the training loss reached a plateau "
+            f"(no window of log_every steps failed to improve it by a relative tol={model.tol:g} "
+            f"n_iter_no_change={model.n_iter_no_change} times in a row)",
+            fix,
             stacklevel=stacklevel + 2,
         )
     scores = model.history_["explained_variance"]
@@ -265,7 +507,7 @@ def warn_if_unfinished(model, run, *, stacklevel):
         if len(scores) > 1 and scores[-1] < max(scores):  # it was better earlier: the steps overshoot
             fix = f"lower learning_rate (now {model.learning_rate:g})"
         else:  # still rising from a poor start
-            fix = f"train longer (max_iter now {model.max_iter}) or lower learning_rate (now {model.learning_rate:g})"
+            fix = f"train longer (max_steps, max_samples or max_iter) or lower learning_rate (now {model.learning_rate:g})"
         warn_not_converged(
             model,
             f"the model is worse than its mean: explained variance {scores[-1]:.3g} < 0 on the training data "
