@@ -268,8 +268,10 @@ def test_integer_two_dimensional_y_is_rejected_as_labels(digits):
 def test_early_stopping_stops_before_max_iter():
     X = gaussian(n=300)
     est = small(TopKSAE, max_iter=50, tol=0.5, n_iter_no_change=2).fit(X)
-    assert est.n_iter_ == 3  # epoch 1 sets the best, 2 and 3 fail to improve by 50%
-    assert len(est.history_["loss"]) == 3
+    # epoch 1 (one window of 2 steps) sets the best, 2 and 3 fail to improve by 50%: the plateau is seen
+    # at step 6, the cooldown takes ceil(6 * 0.2 / 0.8) = 2 more steps, epoch 4
+    assert (est.n_iter_, est.n_steps_) == (4, 8)
+    assert len(est.history_["loss"]) == 4
 
 
 # ----------------------------------------------------- dtype, determinism
