@@ -42,10 +42,11 @@ from skdict.ops.atoms import normalize_rows
 from skdict.ops._threads import run_row_blocks
 from skdict.ops.geometric_median import geometric_median
 from skdict.sae._step import add_bias, gather_codes, loss_and_grads, preactivations, root_mean_square, sum_of_squares
-from skdict.sae._data import InMemoryData, StreamedData
+from skdict.sae._data import InMemoryData, StreamedData, is_target
 from skdict.ops.moments import RunningMoments
 from skdict.sources import PairedSource, RowRangeSource, as_source, is_out_of_core, prefetched
-from skdict.sae._training import HISTORY_KEYS, run_epochs, warn_if_unfinished
+from skdict.sae._training import Budget, new_history, run_epochs, warn_if_unfinished
+from skdict.sae._checkpoint import resume_from_checkpoint
 
 #: Rows of a random sample used for the geometric-median initialisation of b_dec.
 _MEDIAN_SAMPLE = 4096
@@ -286,8 +287,7 @@ class BaseSparseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
     def _streamed_data(self, X, y, *, reset):
         """Open ``X`` (and a target ``y``) as sources; check widths and kind; the device is ``device`` (CPU for "auto")."""
         source = as_source(X)
-        # a 2-D Y (array, file, dataset) is a transcoder target; a 1-D label vector is ignored, as for arrays
-        has_target = y is not None and (is_matrix_target(y) if hasattr(y, "ndim") else is_out_of_core(y))
+        has_target = is_target(y)
         if has_target:
             targets = as_source(y, name="Y")
             if not (isinstance(source, RowRangeSource) and isinstance(targets, RowRangeSource)):
