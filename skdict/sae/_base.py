@@ -48,6 +48,8 @@ from skdict.sources import PairedSource, RowRangeSource, as_source, is_out_of_co
 from skdict.sae._training import Budget, new_history, run_epochs, warn_if_unfinished
 from skdict.sae._checkpoint import resume_from_checkpoint
 
+#: Data spreads (RMS) the engine trains at: the loss, a sum of squares, stays a normal float64 number.
+_TRAINABLE_SCALES = (2.0**-480, 2.0**480)
 #: Rows of a random sample used for the geometric-median initialisation of b_dec.
 _MEDIAN_SAMPLE = 4096
 #: Upper bound on the elements of one (rows x n_components) block of codes at inference.
@@ -342,6 +344,14 @@ class BaseSparseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         # (without overflow for any finite data: float32 squares overflow from |x| ~ 1e19)
         scale_in = root_mean_square(X_sample - self._centre()) or 1.0
         scale_out = root_mean_square(target_sample - self.decoder_bias_) or 1.0
+        for what, scale in (("X", scale_in), ("Y" if self.is_transcoder_ else "X", scale_out)):
+            if not _TRAINABLE_SCALES[0] <= scale <= _TRAINABLE_SCALES[1]:
+                raise ValueError(
+                    f"{what} has a root-mean-square spread of {scale:.3g}: the training loss (its square, summed) "
+                    f"cannot be represented in float64 at that scale. Rescale {what} (e.g. StandardScaler, or "
+                    f"multiply by a power of ten) into [{_TRAINABLE_SCALES[0]:.0e}, {_TRAINABLE_SCALES[1]:.0e}]; the "
+                    "training itself is scale-free within that range."
+                )
         self._data_scale = scale_in
         for name, value in self._init_extra_parameters(xp, dtype, n_components, rng).items():
             setattr(self, name, value)

@@ -32,6 +32,7 @@ import threading
 from dataclasses import dataclass, field
 
 from skdict._array import get_namespace
+from skdict.ops.scaling import max_exponent
 from skdict.ops._threads import run_blocks, run_row_blocks, split
 from skdict.ops.codes import CodeMatrix, sampled_row_dots
 
@@ -43,6 +44,10 @@ _FORWARD_BLOCK = 1 << 24
 
 #: Elements of one float64 block when summing squares of a large array (8 MiB of scratch).
 _SQUARES_BLOCK = 1 << 20
+
+
+#: Below this a float64 sum of squares has lost digits to gradual underflow (2**-960, about 1e-289).
+_SMALLEST_EXACT_SUM = 2.0**-960
 
 
 def sum_of_squares(A):
@@ -65,15 +70,21 @@ def sum_of_squares(A):
 
 
 def l2_norm(A):
-    """:math:`\\|A\\|_2` without overflow for any finite ``A`` (scaled by its peak when the squares overflow)."""
+    """:math:`\\|A\\|_2` without overflow or underflow for any finite ``A``.
+
+    When the float64 sum of squares overflows, or is too small to keep its digits
+    (data near 1e-160 and below), ``A`` is scaled by the power of two that brings its
+    peak into [0.5, 1) (exact) and the norm scaled back.
+    """
     xp = get_namespace(A)
     total = sum_of_squares(A)
-    if math.isfinite(total):
+    if math.isfinite(total) and total >= _SMALLEST_EXACT_SUM:
         return math.sqrt(total)
     peak = float(xp.max(xp.abs(A))) if A.size else 0.0
     if not math.isfinite(peak) or peak == 0.0:
-        return peak  # inf or nan entries: the norm is not finite either
-    return peak * math.sqrt(sum_of_squares(A / peak))
+        return peak  # inf or nan entries: the norm is not finite either; all zeros: 0
+    exponent = int(max_exponent(A))
+    return math.ldexp(math.sqrt(sum_of_squares(xp.ldexp(A, -exponent))), exponent)
 
 
 def root_mean_square(A):

@@ -35,18 +35,34 @@ HISTORY_KEYS = ("loss", "explained_variance", "l0", "dead_fraction")
 #: at most 1000 steps, and the copy costs about 1/1000 of a step's time.
 CHECKPOINT_STEPS = 1000
 
-def _global_norm(grads):
-    """:math:`\\sqrt{\\sum \\|g\\|^2}` over every gradient, read back from the device once.
+def gradient_units(model, grads):
+    """The size of each gradient when the data are at their own scale: :math:`s_{out} s_{in}` or :math:`s_{out}`.
+
+    With inputs of per-coordinate RMS :math:`s_{in}` and targets of :math:`s_{out}`
+    (estimated at initialisation), the reconstruction loss is in units of
+    :math:`s_{out}^2`; a weight's gradient (encoder, decoder) scales as
+    :math:`s_{in} s_{out}` and a parameter in data units (a bias, a threshold: those
+    with a learning-rate scale) as :math:`s_{out}`. Dividing by these makes the
+    step the one the same model takes on standardised data: ``max_grad_norm`` and
+    Adam's :math:`\\epsilon` then mean the same at any data scale (at 1e-10 the
+    raw gradients of ~1e-20 were below :math:`\\epsilon` and nothing trained).
+    """
+    scale_in, scale_out = model._data_scale, model._lr_scales["decoder_bias_"]
+    return {name: scale_out * (1.0 if name in model._lr_scales else scale_in) for name in grads}
+
+
+def _global_norm(grads, units):
+    """:math:`\\sqrt{\\sum \\|g / u\\|^2}` over every gradient, read back from the device once.
 
     The fast sum in the gradients' dtype is exact enough for clipping; when it
     overflows (float32 gradients above ~1e19), each norm is recomputed without overflow.
     """
     xp = get_namespace(*grads.values())
-    total = sum(xp.vdot(g.ravel(), g.ravel()) for g in grads.values())  # device scalars, one sync below
-    total = float(total)
+    total = sum(xp.vdot(g.ravel(), g.ravel()) / (units[name] * units[name]) for name, g in grads.items())
+    total = float(total)  # device scalars above, one sync here
     if math.isfinite(total):
         return math.sqrt(total)
-    return math.hypot(*(l2_norm(g) for g in grads.values()))
+    return math.hypot(*(l2_norm(g) / units[name] for name, g in grads.items()))
 
 
 def trivial_loss(model, Y):
@@ -133,13 +149,13 @@ def _train_step(model, params, Xb, Yb, lr_factor, guard, where):
         result.loss += model._regularizer.add_to(params, grads)
     guard.check_loss(result.loss, Yb, where)
     remove_parallel_component(grads["components_"], params["components_"])
-    norm = _global_norm(grads)
+    units = gradient_units(model, grads)
+    norm = _global_norm(grads, units)  # of the standardised gradients
     if not math.isfinite(norm):
         guard.fail(where, "the gradient became non-finite")
-    if model.max_grad_norm is not None and norm > model.max_grad_norm:
-        scale = model.max_grad_norm / norm
-        for grad in grads.values():
-            grad *= scale
+    clip = model.max_grad_norm / norm if model.max_grad_norm is not None and norm > model.max_grad_norm else 1.0
+    for name, grad in grads.items():
+        grad *= clip / units[name]
     base = model.learning_rate * lr_factor
     rates = {name: base * model._lr_scales.get(name, 1.0) for name in grads}
     model._adam.step(params, grads, rates)
