@@ -22,6 +22,7 @@ from skdict.exceptions import TrainingDivergedError
 from skdict.ops._threads import single_threaded_blas
 from skdict.ops.atoms import normalize_rows, remove_parallel_component
 from skdict.ops.moments import RunningMoments
+from skdict.sae._data import InMemoryData
 from skdict.ops.schedule import learning_rate_factor
 from skdict.sae._checkpoint import TrainingCheckpoints
 from skdict.sae._step import l2_norm, sum_of_squares
@@ -400,6 +401,7 @@ def run_epochs(model, data, *, budget, scheduled, early_stopping):
     planned = None if horizon is None else min(horizon * batch_size, math.inf if budget.samples is None else budget.samples)
     progress = StepProgress(planned, enabled=model.verbose > 0, description=type(model).__name__)
     run = TrainingRun(0, stopped_early=False)
+    streamed = not isinstance(data, InMemoryData)  # windows accumulate their rows' moments (unknown in advance)
     checkpoints = TrainingCheckpoints.of(model, data) if scheduled else None  # fit writes checkpoints, resumes from one
     # Overflow is detected explicitly (sane loss, finite gradient and parameters at every step), so
     # NumPy's floating-point warnings would only duplicate the divergence error.
@@ -431,10 +433,10 @@ def run_epochs(model, data, *, budget, scheduled, early_stopping):
                     model.n_steps_ += 1
                     model.n_samples_seen_ += Xb.shape[0]
                     epoch.add(result, Yb, moments=False)
-                    window.add(result, Yb, moments=True)
+                    window.add(result, Yb, moments=streamed)
                     progress.step(Xb.shape[0])
                     if window.steps == log_every:
-                        _log_window(model, window, run, progress)
+                        _log_window(model, window, run, progress, data)
                         if plateau.update(window.loss / window.rows) and early_stopping and not schedule.cooling:
                             schedule.cool_down(run.n_steps)
                         window = Window()
@@ -446,7 +448,7 @@ def run_epochs(model, data, *, budget, scheduled, early_stopping):
             if not data.reiterable and run.ended_by is None and not schedule.finished(run.n_steps):
                 run.ended_by = "the one-pass stream"
         if window.rows:
-            _log_window(model, window, run, progress)
+            _log_window(model, window, run, progress, data)
     run.stopped_early = schedule.cooling and early_stopping
     run.plateau = plateau.reached
     if checkpoints is not None:
@@ -454,9 +456,15 @@ def run_epochs(model, data, *, budget, scheduled, early_stopping):
     return run
 
 
-def _log_window(model, window, run, progress):
-    """Append a window's statistics to ``step_history_`` and show them."""
-    stats = window.stats(model, None)
+def _log_window(model, window, run, progress, data):
+    """Append a window's statistics to ``step_history_`` and show them.
+
+    A window's explained variance is against its own rows' variance: accumulated over its
+    minibatches when streaming; for arrays, the data's total variance times the fraction of
+    rows the window drew (its expectation for a uniformly drawn window: no per-step pass).
+    """
+    in_memory = isinstance(data, InMemoryData)
+    stats = window.stats(model, data.total_variance() * window.rows / data.n_rows if in_memory else None)
     log = model.step_history_
     log["step"].append(run.n_steps)
     log["samples"].append(model.n_samples_seen_)
