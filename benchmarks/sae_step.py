@@ -28,6 +28,7 @@ Run::
 
 from __future__ import annotations
 
+import warnings
 import argparse
 import json
 import os
@@ -36,6 +37,7 @@ import time
 import tracemalloc
 
 import numpy as np
+from sklearn.exceptions import ConvergenceWarning
 import scipy.sparse
 
 from skdict import MPSAE, TopKSAE
@@ -54,17 +56,22 @@ def median_times(functions, repeats):
     return {name: float(np.median(values)) for name, values in times.items()}
 
 
+def _one_step(model, sample):
+    """Fit ``model`` for its one step (a deliberately unconverged fit: its ConvergenceWarning is expected)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return model.fit(sample)
+
+
 def fitted_topk(X, n_components, k, seed):
     """A TopKSAE initialised and stepped once on a small sample (its speed does not depend on training)."""
     sample = X[: min(512, X.shape[0])]
-    return TopKSAE(n_components=n_components, k=k, batch_size=sample.shape[0], max_iter=1, random_state=seed).fit(
-        sample
-    )
+    return _one_step(TopKSAE(n_components=n_components, k=k, batch_size=sample.shape[0], max_iter=1, random_state=seed), sample)
 
 
 def fitted_mpsae(X, n_components, k, seed):
     sample = X[: min(256, X.shape[0])]
-    return MPSAE(n_components=n_components, k=k, batch_size=sample.shape[0], max_iter=1, random_state=seed).fit(sample)
+    return _one_step(MPSAE(n_components=n_components, k=k, batch_size=sample.shape[0], max_iter=1, random_state=seed), sample)
 
 
 def step_functions(model, X):
