@@ -28,17 +28,17 @@ Run::
 
 from __future__ import annotations
 
-import warnings
 import argparse
 import json
 import os
 import platform
 import time
 import tracemalloc
+import warnings
 
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
 import scipy.sparse
+from sklearn.exceptions import ConvergenceWarning
 
 from skdict import MPSAE, TopKSAE
 from skdict.ops._threads import n_threads, single_threaded_blas
