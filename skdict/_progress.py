@@ -9,7 +9,23 @@ def _format(stats):
     return "  ".join(f"{name}={value:.4g}" for name, value in stats.items())
 
 
-class EpochProgress:
+class _Bar:
+    """What both progress reporters share: an optional tqdm bar, closed on leaving a ``with`` block."""
+
+    _bar = None
+
+    def close(self):
+        if self._bar is not None:
+            self._bar.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+
+class EpochProgress(_Bar):
     """Reports one line (or bar update) per epoch with the epoch's statistics.
 
     Parameters
@@ -45,16 +61,6 @@ class EpochProgress:
         else:
             print(f"[{self.description}] epoch {self._epoch}/{self.total}  {_format(stats)}", file=sys.stderr)
 
-    def close(self):
-        if self._bar is not None:
-            self._bar.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info):
-        self.close()
-
 
 def _duration(seconds):
     """``1h02m`` / ``3m05s`` / ``12s``: a short duration for log lines."""
@@ -66,7 +72,7 @@ def _duration(seconds):
     return f"{minutes}m{seconds:02d}s" if minutes else f"{seconds}s"
 
 
-class StepProgress:
+class StepProgress(_Bar):
     """Progress of a minibatch training loop, updated every optimizer step.
 
     With tqdm installed, one bar counted in samples (its rate reads samples/s, and its
@@ -129,12 +135,3 @@ class StepProgress:
             line += f"  ETA {_duration(max(0, self.total_samples - self.samples) / rate)}"
         print(f"{line}  {_format(stats)}", file=sys.stderr)
 
-    def close(self):
-        if self._bar is not None:
-            self._bar.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info):
-        self.close()

@@ -56,6 +56,91 @@ _MEDIAN_SAMPLE = 4096
 _TRANSFORM_BLOCK = 1 << 24
 
 
+#: The training parameters every SAE shares, documented once: a class decorated with
+#: :func:`with_training_parameters` has the line ``    {training_parameters}`` of its docstring replaced by it.
+TRAINING_PARAMETERS_DOC = """\
+    learning_rate : float, default=1e-3
+        Adam's step size :math:`\\eta`; biases move :math:`\\eta` times the data's RMS scale.
+    batch_size : int, default=256
+    max_iter : int or None, default=None
+        Epochs (passes over the data); ``None``: no limit in epochs. ``max_iter``, ``max_steps``
+        and ``max_samples`` are per ``fit`` call, and the learning-rate schedule's horizon is the
+        first of them reached.
+    max_steps : int or None, default=None
+        Optimizer steps (minibatches); ``None``: no limit in steps.
+    max_samples : int or None, default=None
+        Training samples (tokens) read, over as many epochs as that takes; ``None``: no limit.
+        Training ends at the first of ``max_iter``, ``max_steps``, ``max_samples`` reached.
+    early_stopping : bool, default=True
+        End training once the training loss, averaged over windows of ``log_every`` steps,
+        has not improved by a relative ``tol`` for ``n_iter_no_change`` windows: the learning
+        rate then decays to zero over ``decay_fraction`` of the run and training ends. With all
+        of ``max_iter``, ``max_steps``, ``max_samples`` left at ``None``, a fit runs until early
+        stopping, at most 20 000 steps.
+    tol : float, default=1e-4
+        Early stopping: relative improvement of the windowed loss counted as progress.
+    n_iter_no_change : int, default=5
+        Windows without progress before stopping.
+    log_every : int or None, default=None
+        Steps per window: one entry of ``step_history_``, one verbose log line, one early-stopping
+        check. ``None``: about one epoch of small data, ``ceil(min(n_samples, 32768) / batch_size)``.
+    warmup_fraction, decay_fraction : float, default=0.05, 0.2
+        Linear warmup over the first, and linear decay over the last, fraction of steps.
+    max_grad_norm : float or None, default=1.0
+        Clip the global gradient norm (``None``: no clipping).
+    dead_after : int, default=10_000
+        A latent that has not fired for this many training samples is dead.
+    device : {"auto", "cpu", "cuda"}, default="auto"
+        ``"auto"`` trains where the input lives; ``"cuda"`` moves NumPy input to the GPU.
+    warm_start : bool, default=False
+        Continue from the current parameters and optimizer state on ``fit``.
+    checkpoint_dir : str, path-like or None, default=None
+        Folder of the fit's checkpoints (parameters, optimizer state, RNG, data position), written
+        atomically every ``checkpoint_every`` steps; a fit that finds one there resumes from it.
+        ``None``: no checkpoints.
+    checkpoint_every : int, default=1000
+        Optimizer steps between two checkpoints (with ``checkpoint_dir``).
+    verbose : int, default=0
+        Print a progress bar (tqdm if installed) with loss, explained variance, L0 and dead fraction.
+    random_state : int, RandomState or None, default=None
+"""
+
+
+#: The fitted attributes of training every SAE shares, put where a docstring says ``{training_attributes}``.
+TRAINING_ATTRIBUTES_DOC = """\
+    history_ : dict of lists
+        Per epoch: ``loss``, ``explained_variance``, ``l0``, ``dead_fraction`` (NaN until
+        ``dead_after`` samples were seen); the last epoch of a fit may be partial.
+    step_history_ : dict of lists
+        Per window of ``log_every`` steps: ``step`` (of the call), ``samples`` (seen since
+        initialisation) and the same four statistics over the window.
+    n_steps_ : int
+        Optimizer steps since initialisation.
+    n_samples_seen_ : int
+        Training samples read since initialisation.
+    n_iter_ : int
+        Epochs begun since initialisation (a warm-start ``fit`` and ``partial_fit`` add to it, as to ``history_``).
+"""
+
+
+def with_training_parameters(cls):
+    """Class decorator: put the shared blocks where the docstring says ``{training_parameters}`` and ``{training_attributes}``.
+
+    :data:`TRAINING_PARAMETERS_DOC` and :data:`TRAINING_ATTRIBUTES_DOC`, each on a line of its own.
+
+    Raises
+    ------
+    ValueError
+        The docstring lacks one of the lines (the shared parameters or attributes would go undocumented).
+    """
+    for name, block in (("training_parameters", TRAINING_PARAMETERS_DOC), ("training_attributes", TRAINING_ATTRIBUTES_DOC)):
+        marker = "    {" + name + "}\n"
+        if cls.__doc__ is None or marker not in cls.__doc__:
+            raise ValueError(f"{cls.__name__}'s docstring has no '{{{name}}}' line for what every SAE shares.")
+        cls.__doc__ = cls.__doc__.replace(marker, block)
+    return cls
+
+
 def _stack_rows(blocks):
     """One CSR matrix from row blocks of CSR matrices (SciPy or CuPy)."""
     if isinstance(blocks[0], scipy.sparse.sparray):

@@ -7,7 +7,7 @@ from numbers import Integral
 from sklearn.utils._param_validation import Interval
 
 from skdict.ops.topk import keep_row_topk
-from skdict.sae._base import BaseSparseAutoencoder
+from skdict.sae._base import BaseSparseAutoencoder, with_training_parameters
 from skdict.sae._topk_common import AuxKMixin, positive_topk_pairs
 
 
@@ -22,6 +22,7 @@ def resolve_k(estimator, n_components):
     return estimator.k
 
 
+@with_training_parameters
 class TopKSAE(AuxKMixin, BaseSparseAutoencoder):
     """Sparse autoencoder whose code keeps the ``k`` largest pre-activations of each sample.
 
@@ -44,50 +45,7 @@ class TopKSAE(AuxKMixin, BaseSparseAutoencoder):
         Dead latents used by AuxK per sample; ``None`` means ``n_targets // 2``.
     aux_coef : float, default=1/32
         Weight :math:`\\alpha_{aux}` of the AuxK loss (0 disables it).
-    learning_rate : float, default=1e-3
-        Adam's step size :math:`\\eta`; biases move :math:`\\eta` times the data's RMS scale.
-    batch_size : int, default=256
-    max_iter : int or None, default=None
-        Epochs (passes over the data); ``None``: no limit in epochs. ``max_iter``, ``max_steps``
-        and ``max_samples`` are per ``fit`` call, and the learning-rate schedule's horizon is the
-        first of them reached.
-    max_steps : int or None, default=None
-        Optimizer steps (minibatches); ``None``: no limit in steps.
-    max_samples : int or None, default=None
-        Training samples (tokens) read, over as many epochs as that takes; ``None``: no limit.
-        Training ends at the first of ``max_iter``, ``max_steps``, ``max_samples`` reached.
-    early_stopping : bool, default=True
-        End training once the training loss, averaged over windows of ``log_every`` steps,
-        has not improved by a relative ``tol`` for ``n_iter_no_change`` windows: the learning
-        rate then decays to zero over ``decay_fraction`` of the run and training ends. With all
-        of ``max_iter``, ``max_steps``, ``max_samples`` left at ``None``, a fit runs until early
-        stopping, at most 20 000 steps.
-    tol : float, default=1e-4
-        Early stopping: relative improvement of the windowed loss counted as progress.
-    n_iter_no_change : int, default=5
-        Windows without progress before stopping.
-    log_every : int or None, default=None
-        Steps per window: one entry of ``step_history_``, one verbose log line, one early-stopping
-        check. ``None``: about one epoch of small data, ``ceil(min(n_samples, 32768) / batch_size)``.
-    warmup_fraction, decay_fraction : float, default=0.05, 0.2
-        Linear warmup over the first, and linear decay over the last, fraction of steps.
-    max_grad_norm : float or None, default=1.0
-        Clip the global gradient norm (``None``: no clipping).
-    dead_after : int, default=10_000
-        A latent that has not fired for this many training samples is dead.
-    device : {"auto", "cpu", "cuda"}, default="auto"
-        ``"auto"`` trains where the input lives; ``"cuda"`` moves NumPy input to the GPU.
-    warm_start : bool, default=False
-        Continue from the current parameters and optimizer state on ``fit``.
-    checkpoint_dir : str, path-like or None, default=None
-        Folder of the fit's checkpoints (parameters, optimizer state, RNG, data position), written
-        atomically every ``checkpoint_every`` steps; a fit that finds one there resumes from it.
-        ``None``: no checkpoints.
-    checkpoint_every : int, default=1000
-        Optimizer steps between two checkpoints (with ``checkpoint_dir``).
-    verbose : int, default=0
-        Print a progress bar (tqdm if installed) with loss, explained variance, L0 and dead fraction.
-    random_state : int, RandomState or None, default=None
+    {training_parameters}
 
     Attributes
     ----------
@@ -103,18 +61,7 @@ class TopKSAE(AuxKMixin, BaseSparseAutoencoder):
     k_ : int
     is_transcoder_ : bool
     n_targets_ : int
-    history_ : dict of lists
-        Per epoch: ``loss``, ``explained_variance``, ``l0``, ``dead_fraction`` (NaN until
-        ``dead_after`` samples were seen); the last epoch of a fit may be partial.
-    step_history_ : dict of lists
-        Per window of ``log_every`` steps: ``step`` (of the call), ``samples`` (seen since
-        initialisation) and the same four statistics over the window.
-    n_steps_ : int
-        Optimizer steps since initialisation.
-    n_samples_seen_ : int
-        Training samples read since initialisation.
-    n_iter_ : int
-        Epochs begun since initialisation (a warm-start ``fit`` and ``partial_fit`` add to it, as to ``history_``).
+    {training_attributes}
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Defined when ``X`` has string column names.
