@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse
 from sklearn.utils._param_validation import validate_parameter_constraints
-from sklearn.utils.validation import check_array, check_consistent_length, validate_data
+from sklearn.utils.validation import validate_data
 
 from skdict._array import device_of, get_namespace, is_cupy_array, to_device
 from skdict.ops.atoms import normalize_rows

@@ -6,7 +6,6 @@ import math
 
 from numbers import Real
 
-import numpy as np
 
 from sklearn.utils._param_validation import Interval
 

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from skdict._array import get_namespace
+
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
@@ -56,8 +58,6 @@ def check_chunk(chunk, *, source, chunk_index, first_row, n_features, dtype):
         Not 2-D, another width, a complex or non-numeric dtype, or a NaN/inf: the message names
         the source, the chunk, the row (in the chunk and in the source) and the fix.
     """
-    from skdict._array import get_namespace
-
     xp = get_namespace(chunk)
     where = f"{source}, chunk {chunk_index}"
     if getattr(chunk, "ndim", None) != 2:

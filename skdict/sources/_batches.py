@@ -15,6 +15,7 @@ import threading
 
 import numpy as np
 
+from skdict._array import get_namespace
 from skdict.sources._base import RowRangeSource
 
 
@@ -80,8 +81,6 @@ def _shuffled(chunks, leftover, rng):
     """The rows of ``leftover`` and ``chunks`` together, in a random order (one copy)."""
     parts = ([leftover] if leftover is not None else []) + list(chunks)
     rows = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
-    from skdict._array import get_namespace
-
     xp = get_namespace(rows)
     return rows[xp.asarray(rng.permutation(rows.shape[0]))]
 
@@ -180,8 +179,6 @@ def sample_rows(source, size, rng, *, block_rows=4096):
             if n_picked >= 4 * size or n_picked >= source.n_rows:
                 break
         rows = picked[0] if len(picked) == 1 else np.concatenate(picked, axis=0)
-        from skdict._array import get_namespace
-
         xp = get_namespace(rows)
         return rows[xp.asarray(np.sort(rng.choice(rows.shape[0], size=min(size, rows.shape[0]), replace=False)))]
     return source.peek(size)
@@ -209,8 +206,6 @@ def epoch_batches(source, batch_size, rng, *, buffer_rows, block_rows):
     """
     if isinstance(source, RowRangeSource) and source.n_rows <= buffer_rows:
         rows = source.read(0, source.n_rows)
-        from skdict._array import get_namespace
-
         order = get_namespace(rows).asarray(rng.permutation(source.n_rows))
         for start in range(0, source.n_rows, batch_size):
             yield rows[order[start : start + batch_size]]

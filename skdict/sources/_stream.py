@@ -10,6 +10,7 @@ import itertools
 
 import numpy as np
 
+from skdict._array import device_of, get_namespace
 from skdict.sources._base import DataSource, check_chunk, working_dtype
 
 
@@ -48,8 +49,6 @@ class ChunkStream(DataSource):
             raise ValueError(f"{name}, chunk 0: expected a 2-D chunk (rows of activations), got shape {shape}.")
         self.n_features = int(shape[1])
         self.dtype = working_dtype(first.dtype)
-        from skdict._array import device_of
-
         self.device = device_of(first)
         # a one-pass iterator has given its first chunk away: it is put back in front
         self._pending = itertools.chain([first], iterator) if self._one_pass else None
@@ -86,8 +85,6 @@ class ChunkStream(DataSource):
             rows.append(check_chunk(chunk, source=self.name, chunk_index=index, first_row=first_row,
                                     n_features=self.n_features, dtype=self.dtype))
             first_row += chunk.shape[0]
-        from skdict._array import get_namespace
-
         xp = get_namespace(rows[0])
         return (rows[0] if len(rows) == 1 else xp.concatenate(rows, axis=0))[:n_rows]
 
