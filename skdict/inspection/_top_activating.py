@@ -16,7 +16,7 @@ from sklearn.utils import Bunch
 from sklearn.utils.validation import check_is_fitted
 
 from skdict._array import get_namespace, is_cupy_array, to_numpy
-from skdict.sources import as_source, prefetched
+from skdict.sources import as_source, is_foreign_dlpack, is_out_of_core, prefetched
 
 #: Code entries (rows x latents) of one block: the default block is about this many.
 BLOCK_ENTRIES = 1 << 22
@@ -53,20 +53,25 @@ def code_blocks(estimator, X, *, batch_size=None):
     ------
     first_row : int
         Index in ``X`` of the block's first row.
+    block : array of shape (n_rows_in_block, n_features)
+        The rows, as the source reads them (checked: finite, float32 or float64).
     codes : array of shape (n_rows_in_block, n_latents)
         Dense codes of the block (NumPy, or CuPy where the estimator returns CuPy).
     """
     _check_fitted(estimator)
+    if not is_out_of_core(X) and not (isinstance(X, np.ndarray) or is_cupy_array(X) or is_foreign_dlpack(X)):
+        X = np.asarray(X)  # nested lists: one array, as scikit-learn reads them
     source = as_source(X)
     if batch_size is None:
         batch_size = max(1, BLOCK_ENTRIES // max(_n_latents(estimator) or 1, source.n_features))
     with prefetched(source.chunks(batch_size), depth=2) as chunks:
         for first_row, chunk in chunks:
             for start in range(0, chunk.shape[0], batch_size):
-                codes = estimator.transform(chunk[start : start + batch_size])
+                rows = chunk[start : start + batch_size]
+                codes = estimator.transform(rows)
                 if hasattr(codes, "toarray"):  # a SciPy or CuPy sparse matrix: dense for this block only
                     codes = codes.toarray()
-                yield first_row + start, codes
+                yield first_row + start, rows, codes
 
 
 def _check_n(n):
@@ -110,33 +115,80 @@ class TopActivating(Bunch):
         return self["values"]
 
 
-def _merge_top(xp, best, block, n):
-    """The ``n`` first entries per latent of ``best`` and ``block`` together, by value descending, row ascending.
-
-    Each is a triple ``(positions, values, rows)`` of 1-D arrays: one entry per
-    (latent position, sample) pair where the latent fired. ``best`` is ordered by
-    (position, value descending, row ascending) and its rows all precede ``block``'s,
-    whose entries come row by row; so, after concatenation, entries equal in position
-    and value already stand in row order, and two stable sorts (by value, then by
-    position) give the full order.
-    """
-    positions, values, rows = (xp.concatenate([a, b]) for a, b in zip(best, block))
-    order = xp.argsort(-values, kind="stable")
-    order = order[xp.argsort(positions[order], kind="stable")]
-    positions, values, rows = positions[order], values[order], rows[order]
-    rank = _rank_within_group(xp, positions)
-    keep = rank < n
-    return positions[keep], values[keep], rows[keep]
-
-
 def _rank_within_group(xp, sorted_keys):
     """For a sorted 1-D key array: each entry's position among the entries of its key (0 for the first)."""
     index = xp.arange(sorted_keys.shape[0], dtype=np.int64)
-    starts = xp.searchsorted(sorted_keys, sorted_keys, side="left")
-    return index - starts
+    return index - xp.searchsorted(sorted_keys, sorted_keys, side="left")
 
 
-def top_activating(estimator, X, n=10, *, latents=None, batch_size=None):
+class _RunningTop:
+    """The ``n`` best (latent position, row) entries per latent seen so far, updated block by block.
+
+    Entries are kept as 1-D arrays ``positions``, ``values``, ``rows`` (and the rows'
+    samples when asked), ordered by (position, value descending, row ascending): at most
+    ``n`` per latent, so memory is O(n_latents * n) whatever the number of rows read.
+    """
+
+    def __init__(self, xp, wanted, n, dtype, n_features=None):
+        self.xp, self.wanted, self.n = xp, wanted, n
+        empty = xp.zeros(0, dtype=np.int64)
+        self.positions, self.values, self.rows = empty, xp.zeros(0, dtype=dtype), empty
+        self.samples = None if n_features is None else xp.zeros((0, n_features), dtype=dtype)
+        self.n_firing = xp.zeros(wanted.shape[0], dtype=np.int64)
+        self.n_samples = 0
+
+    def update(self, first_row, block, codes):
+        """Merge the entries of one block of rows (``block``) and their ``codes`` into the kept ones.
+
+        The kept rows all precede the block's, whose entries come row by row; so, after
+        concatenation, entries equal in position and value already stand in row order, and
+        two stable sorts (by value, then by position) give the full order.
+        """
+        xp = self.xp
+        selected = codes[:, self.wanted]
+        fired = selected != 0
+        self.n_firing += fired.sum(axis=0)
+        self.n_samples += codes.shape[0]
+        block_rows, block_positions = xp.nonzero(fired)
+        positions = xp.concatenate([self.positions, block_positions.astype(np.int64)])
+        values = xp.concatenate([self.values, selected[block_rows, block_positions]])
+        rows = xp.concatenate([self.rows, block_rows.astype(np.int64) + first_row])
+        order = xp.argsort(-values, kind="stable")
+        order = order[xp.argsort(positions[order], kind="stable")]
+        order = order[_rank_within_group(xp, positions[order]) < self.n]
+        if self.samples is not None:
+            self.samples = self._kept_samples(order, xp.asarray(block), block_rows)
+        self.positions, self.values, self.rows = positions[order], values[order], rows[order]
+
+    def _kept_samples(self, order, block, block_rows):
+        """The samples of the entries ``order`` keeps: from the kept ones, or rows of ``block``."""
+        n_kept = self.positions.shape[0]
+        from_block = order >= n_kept
+        samples = self.xp.empty((order.shape[0], block.shape[1]), dtype=self.samples.dtype)
+        samples[~from_block] = self.samples[order[~from_block]]
+        samples[from_block] = block[block_rows[order[from_block] - n_kept]]
+        return samples
+
+    def table(self, *, like_cupy):
+        """The :class:`TopActivating` tables, padded with -1 / NaN."""
+        xp, shape = self.xp, (self.wanted.shape[0], self.n)
+        rank = _rank_within_group(xp, self.positions)
+        out = {
+            "indices": xp.full(shape, -1, dtype=np.int64),
+            "values": xp.full(shape, np.nan, dtype=self.values.dtype),
+        }
+        out["indices"][self.positions, rank] = self.rows
+        out["values"][self.positions, rank] = self.values
+        if self.samples is not None:
+            out["samples"] = xp.full(shape + self.samples.shape[1:], np.nan, dtype=self.samples.dtype)
+            out["samples"][self.positions, rank] = self.samples
+        out.update(latents=self.wanted, n_firing=self.n_firing)
+        if not like_cupy:
+            out = {key: to_numpy(value) for key, value in out.items()}
+        return TopActivating(**out, n_samples=self.n_samples)
+
+
+def top_activating(estimator, X, n=10, *, latents=None, batch_size=None, return_samples=False):
     """For each latent, the ``n`` samples of ``X`` with the highest activation, in one pass over ``X``.
 
     The activation of latent :math:`j` on sample :math:`i` is the code :math:`z_{ij}`
@@ -161,6 +213,9 @@ def top_activating(estimator, X, n=10, *, latents=None, batch_size=None):
     batch_size : int, optional
         Rows encoded at once (default: about 4M code entries per block). Memory is
         O(n_latents * n + batch_size * n_latents) whatever the size of ``X``.
+    return_samples : bool, default=False
+        Also keep the listed rows of ``X`` themselves, taken during the same pass (so a
+        one-pass stream can be shown too): memory O(n_latents * n * n_features).
 
     Returns
     -------
@@ -176,6 +231,8 @@ def top_activating(estimator, X, n=10, *, latents=None, batch_size=None):
             On how many samples each latent fired (its firing frequency times ``n_samples``).
         ``n_samples`` : int
             Rows read.
+        ``samples`` : array of shape (len(latents), n, n_features), only with ``return_samples``
+            The rows of ``X`` that ``indices`` names (as read: float32 or float64); NaN rows as padding.
 
     Arrays are CuPy when ``X`` is a CuPy array, NumPy otherwise.
 
@@ -191,34 +248,11 @@ def top_activating(estimator, X, n=10, *, latents=None, batch_size=None):
     _check_fitted(estimator)
     known = _n_latents(estimator)
     wanted = None if known is None else _check_latents(latents, known)
-    best = xp = n_firing = None
-    n_samples = 0
-    for first_row, codes in code_blocks(estimator, X, batch_size=batch_size):
-        if xp is None:  # the first block sets the namespace and, without components_, the latents
+    running = None
+    for first_row, block, codes in code_blocks(estimator, X, batch_size=batch_size):
+        if running is None:  # the first block sets the namespace and, without components_, the latents
             xp = get_namespace(codes)
             wanted = xp.asarray(wanted if wanted is not None else _check_latents(latents, codes.shape[1]))
-            n_firing = xp.zeros(wanted.shape[0], dtype=np.int64)
-            empty = xp.zeros(0, dtype=np.int64)
-            best = (empty, xp.zeros(0, dtype=codes.dtype), empty)
-        selected = codes[:, wanted]
-        fired = selected != 0
-        n_firing += fired.sum(axis=0)
-        block_rows, positions = xp.nonzero(fired)
-        block = (positions.astype(np.int64), selected[block_rows, positions], block_rows.astype(np.int64) + first_row)
-        best = _merge_top(xp, best, block, n)
-        n_samples += codes.shape[0]
-    return _as_table(xp, best, wanted, n, n_firing, n_samples, like_cupy=is_cupy_array(X))
-
-
-def _as_table(xp, best, wanted, n, n_firing, n_samples, *, like_cupy):
-    """The kept entries written into (len(latents), n) tables padded with -1 / NaN."""
-    positions, values, rows = best
-    rank = _rank_within_group(xp, positions)
-    indices = xp.full((wanted.shape[0], n), -1, dtype=np.int64)
-    table = xp.full((wanted.shape[0], n), np.nan, dtype=values.dtype)
-    indices[positions, rank] = rows
-    table[positions, rank] = values
-    out = (indices, table, wanted, n_firing)
-    if not like_cupy:
-        out = tuple(to_numpy(a) for a in out)
-    return TopActivating(indices=out[0], values=out[1], latents=out[2], n_firing=out[3], n_samples=n_samples)
+            running = _RunningTop(xp, wanted, n, codes.dtype, block.shape[1] if return_samples else None)
+        running.update(first_row, block, codes)
+    return running.table(like_cupy=is_cupy_array(X))

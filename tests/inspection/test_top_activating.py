@@ -150,7 +150,7 @@ def test_property_any_sizes_equal_the_oracle(n_rows, n, batch_size, latents, see
 
 def test_code_blocks_cut_a_long_stream_chunk_and_keep_row_positions(X):
     est = QuantizedCodes()
-    blocks = list(code_blocks(est, iter([X[:250], X[250:]]), batch_size=100))
+    blocks = [(first, codes) for first, _, codes in code_blocks(est, iter([X[:250], X[250:]]), batch_size=100)]
     assert [(first, len(codes)) for first, codes in blocks] == [(0, 100), (100, 100), (200, 50), (250, 50)]
     np.testing.assert_array_equal(np.concatenate([codes for _, codes in blocks]), est.transform(X))
 
@@ -195,3 +195,16 @@ def test_cupy_input_gives_cupy_tables_equal_to_numpy(topk):
     expected = top_activating(est, X, n=5, batch_size=64)
     np.testing.assert_array_equal(cupy.asnumpy(result.indices), expected.indices)
     np.testing.assert_allclose(cupy.asnumpy(result.values), expected.values, rtol=1e-5)
+
+
+def test_return_samples_keeps_the_listed_rows_in_the_same_pass(X):
+    est = QuantizedCodes()
+    expected = top_activating(est, X, n=160, batch_size=40)
+    for data in (X, X.tolist(), (X[start : start + 33] for start in range(0, len(X), 33))):
+        result = top_activating(est, data, n=160, batch_size=40, return_samples=True)
+        np.testing.assert_array_equal(result.indices, expected.indices)
+        filled = expected.indices >= 0
+        assert not filled.all()  # some latent fires fewer than 160 times: padding is exercised
+        np.testing.assert_array_equal(result.samples[filled], X[expected.indices[filled]])
+        assert np.isnan(result.samples[~filled]).all()
+    assert "samples" not in expected
