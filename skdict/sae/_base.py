@@ -150,7 +150,41 @@ def _stack_rows(blocks):
     return cupyx.scipy.sparse.vstack(blocks, format="csr")
 
 
-class BaseSparseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class EncodeDecodeMixin:
+    """``encode``/``decode``: the names SAELens, SAEBench's custom-SAE protocol and nnsight code call.
+
+    ``sae.encode(x)`` is :meth:`transform` and ``sae.decode(z)`` is :meth:`inverse_transform`,
+    so code written for a SAELens ``SAE`` runs on a skdict estimator unchanged.
+    """
+
+    def encode(self, X):
+        """Sparse codes of ``X``: :meth:`transform` under its SAELens name.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        codes : array of shape (n_samples, n_components)
+        """
+        return self.transform(X)
+
+    def decode(self, Z):
+        """Reconstruction from codes: :meth:`inverse_transform` under its SAELens name.
+
+        Parameters
+        ----------
+        Z : array-like of shape (n_samples, n_components)
+
+        Returns
+        -------
+        reconstruction : array of shape (n_samples, n_targets)
+        """
+        return self.inverse_transform(Z)
+
+
+class BaseSparseAutoencoder(EncodeDecodeMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Base class of the SAE family (not an estimator by itself).
 
     Parameters common to all SAEs are documented on each concrete class.
@@ -413,7 +447,6 @@ class BaseSparseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         self.n_targets_ = target_sample.shape[1]
         n_components = self._resolve_n_components(data.n_features)
         self._check_hyperparameters(n_components)
-        self._rng = rng
 
         self.decoder_bias_ = geometric_median(target_sample)
         self.input_center_ = geometric_median(X_sample) if self.is_transcoder_ else None
@@ -421,12 +454,25 @@ class BaseSparseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         atoms = normalize_rows(rng.standard_normal((n_components, self.n_targets_)))
         self.components_ = xp.asarray(atoms, dtype=dtype)
         self._init_encoder(xp, dtype, data.n_features, rng)
+        self._set_data_scales(X_sample, target_sample)
+        for name, value in self._init_extra_parameters(xp, dtype, n_components, rng).items():
+            setattr(self, name, value)
+        self._start_training(rng, reset=True)
 
-        # Data scales: Adam moves every parameter by about the learning rate per step,
-        # so parameters measured in data units (biases, thresholds) get their step
-        # multiplied by the data's per-coordinate RMS. This is what normalising the
-        # data would do, without changing the units of the fitted model.
-        # (without overflow for any finite data: float32 squares overflow from |x| ~ 1e19)
+    def _set_data_scales(self, X_sample, target_sample):
+        """``_data_scale`` :math:`s_{in}` and ``_lr_scales`` (:math:`s_{out}` for ``decoder_bias_``) from a sample.
+
+        Adam moves every parameter by about the learning rate per step, so parameters
+        measured in data units (biases, thresholds) get their step multiplied by the
+        data's per-coordinate RMS. This is what normalising the data would do, without
+        changing the units of the fitted model (and without overflow for any finite
+        data: float32 squares overflow from |x| ~ 1e19).
+
+        Raises
+        ------
+        ValueError
+            A spread outside :data:`_TRAINABLE_SCALES`, naming ``X`` or ``Y`` and the fix.
+        """
         scale_in = root_mean_square(X_sample - self._centre()) or 1.0
         scale_out = root_mean_square(target_sample - self.decoder_bias_) or 1.0
         for what, scale in (("X", scale_in), ("Y" if self.is_transcoder_ else "X", scale_out)):
@@ -438,28 +484,123 @@ class BaseSparseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
                     "training itself is scale-free within that range."
                 )
         self._data_scale = scale_in
-        for name, value in self._init_extra_parameters(xp, dtype, n_components, rng).items():
-            setattr(self, name, value)
         self._lr_scales = {name: scale_in for name in self._preactivation_unit_parameters}
         self._lr_scales["decoder_bias_"] = scale_out
 
+    def _init_training_scalars(self):
+        """Scalars of training derived from the data scale (e.g. JumpReLU's ``bandwidth_``); none by default."""
+
+    def _start_training(self, rng, *, reset):
+        """The training state, the ONE place it is set up: RNG, fresh Adam, dead-latent clock at zero, counters.
+
+        Called by :meth:`_initialize` (``reset=True``: ``history_`` and the counters start
+        afresh) and by :meth:`_complete_training_state` (``reset=False``: those a model
+        already has are kept). Needs the parameters and :meth:`_set_data_scales`.
+        """
+        xp = get_namespace(self.components_)
+        self._rng = rng
+        self._init_training_scalars()
         if self._regularizer is not None:
             self._regularizer.initialize(self)
         self._adam = Adam(self._params())
-        self._samples_since_fired = xp.zeros(n_components, dtype=xp.int64)
-        self.history_, self.step_history_ = new_history()
-        self.n_iter_ = 0
-        self.n_steps_ = 0
-        self.n_samples_seen_ = 0
+        self._samples_since_fired = xp.zeros(self.components_.shape[0], dtype=xp.int64)
+        if reset or not hasattr(self, "history_"):
+            self.history_, self.step_history_ = new_history()
+        for name in ("n_iter_", "n_steps_", "n_samples_seen_"):
+            if reset or not hasattr(self, name):
+                setattr(self, name, 0)
+
+    def _complete_training_state(self, data):
+        """Start training a model that has parameters but no training state, from the first data it sees.
+
+        A model built from arrays (:func:`skdict.io._build.build_fitted`, a file saved without
+        optimizer state, an imported SAELens SAE) or whose parameters were set by hand: Adam
+        starts fresh, the dead-latent clock at zero, the RNG from ``random_state``, and the
+        data scales are estimated from a sample of ``data`` as :meth:`_initialize` does.
+        A model that has its training state is left as it is.
+        """
+        if hasattr(self, "_adam"):
+            return
+        rng = check_random_state(self.random_state)
+        X_sample, target_sample = data.init_sample(rng, _MEDIAN_SAMPLE)
+        self._set_data_scales(X_sample, target_sample)
+        self._start_training(rng, reset=False)
+
+    def _parameter_shapes(self):
+        """Expected shape of every parameter, from the declared names (``_parameter_names``, ``_extra_parameters``).
+
+        With :math:`m` = ``components_.shape[0]``, :math:`d` = ``n_features_in_`` and
+        :math:`d_{out}` = ``n_targets_`` (:math:`d` for an SAE): ``components_`` (m, d_out), ``encoder_`` (m, d),
+        ``encoder_bias_`` (m,), ``decoder_bias_`` (d_out,), ``input_center_`` (d,) for a
+        transcoder, and every extra (activation) parameter one value per latent, (m,).
+        """
+        m, d = self.components_.shape[0], self.n_features_in_
+        d_out = self.n_targets_ if self.is_transcoder_ else d  # an SAE reconstructs its input
+        known = {"components_": (m, d_out), "encoder_": (m, d), "encoder_bias_": (m,), "decoder_bias_": (d_out,)}
+        shapes = {name: known.get(name, (m,)) for name in self._parameter_names + self._extra_parameters}
+        if self.is_transcoder_:
+            shapes["input_center_"] = (d,)
+        return shapes
+
+    def _check_parameter_shapes(self):
+        """Raise a ValueError naming the first parameter that is missing or has the wrong shape (both shapes)."""
+        for name, expected in self._parameter_shapes().items():
+            value = getattr(self, name, None)
+            shape = None if value is None else tuple(getattr(value, "shape", ()))
+            if shape != expected:
+                found = "missing" if value is None else f"of shape {shape}"
+                raise ValueError(
+                    f"{type(self).__name__}: {name} is {found}, expected shape {expected} (n_components="
+                    f"{self.components_.shape[0]} from components_, n_features_in_={self.n_features_in_}, "
+                    f"n_targets_={self.n_targets_}); give {name} with shape {expected}."
+                )
+
+    def _complete_fitted(self):
+        """The fitted scalars implied by parameters given from outside (arrays, a file, set by hand); shapes checked.
+
+        ``n_features_in_`` (from ``encoder_``, else ``components_``), ``n_targets_``,
+        ``is_transcoder_`` (widths differ, or an ``input_center_`` is given), ``input_center_``
+        (``None`` for an SAE) where absent, then the class's resolved hyper-parameters
+        (:meth:`_check_hyperparameters`: ``k_``, ``layer_sizes_``). Values already set are kept.
+
+        Raises
+        ------
+        ValueError
+            ``components_`` is not 2-D, or a parameter is missing or ill-shaped (naming it and both shapes).
+        """
+        components = self.components_
+        if getattr(components, "ndim", None) != 2:
+            raise ValueError(
+                f"{type(self).__name__}: components_ must be 2-D (n_components, n_targets), got shape "
+                f"{getattr(components, 'shape', None)}."
+            )
+        encoder = getattr(self, "encoder_", None)
+        width = components.shape[1] if getattr(encoder, "ndim", 0) != 2 else encoder.shape[1]
+        self.__dict__.setdefault("n_features_in_", width)
+        self.__dict__.setdefault("n_targets_", components.shape[1])
+        self.__dict__.setdefault(
+            "is_transcoder_", getattr(self, "input_center_", None) is not None or self.n_features_in_ != self.n_targets_
+        )
+        if not self.is_transcoder_:
+            self.input_center_ = None
+        self._check_parameter_shapes()
+        self._check_hyperparameters(components.shape[0])
 
     def _is_initialized(self):
+        """Whether the model has parameters to continue from (fitted, built from arrays, or set by hand).
+
+        Parameters set by hand get the fitted scalars they imply here (:meth:`_complete_fitted`).
+        """
+        if hasattr(self, "components_") and not hasattr(self, "n_targets_"):
+            self._complete_fitted()
         return hasattr(self, "components_")
 
-    def _check_resume(self):
+    def _check_resume(self, data):
         """Before training further: the width must not change; other hyper-parameters are re-read.
 
         ``set_params(k=..., warm_start=True)`` then ``fit`` trains on with the new
         ``k``; a new ``n_components`` cannot reuse the parameters and is an error.
+        A model without training state gets one (:meth:`_complete_training_state`).
         """
         fitted = self.components_.shape[0]
         wanted = self._resolve_n_components(self.n_features_in_)
@@ -469,6 +610,7 @@ class BaseSparseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
                 "(warm_start=True or partial_fit) needs the same width; set warm_start=False to refit."
             )
         self._check_hyperparameters(fitted)
+        self._complete_training_state(data)
 
     def _train(self, data, **schedule):
         """:func:`~skdict.sae._training.run_epochs`, ``n_iter_``, then :meth:`_after_fit`.
@@ -530,7 +672,7 @@ class BaseSparseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
                 "files), or call partial_fit once per chunk."
             )
         if resume:
-            self._check_resume()
+            self._check_resume(data)
         else:
             self._initialize(data)
             resume_from_checkpoint(self, data)  # checkpoint_dir holds a checkpoint of this fit: continue from it
@@ -551,7 +693,7 @@ class BaseSparseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         initialized = self._is_initialized()
         data = self._training_data(X, y, reset=not initialized)
         if initialized:
-            self._check_resume()
+            self._check_resume(data)
         else:
             self._initialize(data)
         self._train(data, budget=Budget(epochs=1), scheduled=False, early_stopping=False)

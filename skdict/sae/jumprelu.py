@@ -151,9 +151,12 @@ class JumpReLUSAE(BaseSparseAutoencoder):
 
     def _init_extra_parameters(self, xp, dtype, n_components, rng):
         scale = self._data_scale
-        self.bandwidth_ = DEFAULT_BANDWIDTH * scale if self.bandwidth == "auto" else float(self.bandwidth)
         theta = PAPER_THRESHOLD_INIT * scale if self.threshold_init == "auto" else float(self.threshold_init)
         return {"threshold_": xp.full(n_components, theta, dtype=dtype)}
+
+    def _init_training_scalars(self):
+        """:math:`\\varepsilon` (``bandwidth_``) from the data scale, also for thresholds given from outside."""
+        self.bandwidth_ = DEFAULT_BANDWIDTH * self._data_scale if self.bandwidth == "auto" else float(self.bandwidth)
 
     def _support(self, A, training):
         return get_namespace(A).nonzero(A > self.threshold_)
