@@ -16,6 +16,7 @@ import numpy as np
 from skdict._array import is_cupy_array
 from skdict.sources._arrays import ArraySource, DaskSource, ShardedSource, npy_source
 from skdict.sources._base import DataSource
+from skdict.sources._safetensors import SafetensorsSource
 from skdict.sources._stream import ChunkStream
 
 #: DLPack device types (dlpack.h): where a foreign array's memory lives.
@@ -116,6 +117,7 @@ def as_source(data, *, name=None):
     ----------
     data : one of
         - a :class:`DataSource` (returned as is);
+        - a path to a ``.safetensors`` file holding one 2-D tensor;
         - a path to a ``.npy`` file (memory-mapped), a folder of ``.npy`` shards (read in sorted
           order), a glob pattern, or a list of such paths;
         - a NumPy array or ``np.memmap``, a CuPy array, an ``h5py.Dataset``, a ``zarr.Array``;
@@ -133,6 +135,8 @@ def as_source(data, *, name=None):
     """
     if isinstance(data, DataSource):
         return data
+    if _is_path(data) and os.fspath(data).endswith(".safetensors"):
+        return SafetensorsSource(data)  # its only tensor (skdict train names one as FILE:TENSOR)
     if _is_path(data):
         files = _shard_paths(data)
         return npy_source(files[0]) if len(files) == 1 else ShardedSource([npy_source(f) for f in files], name=name)
