@@ -11,6 +11,7 @@ from skdict.metrics._absorption import absorption_score
 from skdict.metrics._coherence import babel
 from skdict.metrics._dictionary import gt_recovery, mean_max_cosine, mutual_coherence
 from skdict.metrics._feature_matrix import feature_matrix_pcc, make_feature_matrix_scorer
+from skdict.metrics._firing import firing_frequency
 from skdict.metrics._matching import match_codes, match_features, matched_cosine, mcc
 from skdict.metrics._reconstruction import explained_variance, fvu
 from skdict.metrics._scorers import get_scorer, make_gt_scorer
@@ -26,6 +27,7 @@ __all__ = [
     "dead_fraction",
     "explained_variance",
     "feature_matrix_pcc",
+    "firing_frequency",
     "fvu",
     "get_scorer",
     "gt_recovery",

@@ -1,0 +1,6 @@
+"""Plotting tests draw headless (Agg) and skip cleanly where matplotlib is not installed."""
+
+import pytest
+
+matplotlib = pytest.importorskip("matplotlib")
+matplotlib.use("Agg")
