@@ -83,7 +83,10 @@ class RunningMoments:
 
     def update(self, Y):
         """Add the rows of ``Y`` (NumPy or CuPy, shape (n_rows, n_features))."""
-        n_b, mean_b, m2_b = batch_moments(Y)
+        return self.merge(*batch_moments(Y))
+
+    def merge(self, n_b, mean_b, m2_b):
+        """Add a batch given by its :func:`batch_moments` (e.g. computed on another thread)."""
         if n_b == 0:
             return self
         if self.n == 0:

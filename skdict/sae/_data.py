@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from skdict._array import HostToDevice, get_namespace
-from skdict.ops.moments import RunningMoments
+from skdict.ops.moments import RunningMoments, batch_moments
 from skdict._validation import is_matrix_target
 from skdict.sources import PairedSource, RowRangeSource, epoch_batches, is_out_of_core, prefetched, sample_rows
 
@@ -97,12 +97,16 @@ class InMemoryData:
         return self.X if rows is None else self.X[self.xp.asarray(rows)]
 
     def epoch(self, rng, batch_size):
-        """Yield ``(Xb, Yb)`` minibatches of one epoch in the order ``rng.permutation(n_samples)``."""
+        """Yield ``(Xb, Yb, None)`` minibatches of one epoch in the order ``rng.permutation(n_samples)``.
+
+        (The third item is the batch's target moments where the data computes them ahead: not in memory,
+        where the total variance is known, :meth:`total_variance`.)
+        """
         order = self.xp.asarray(rng.permutation(self.n_rows))
         for start in range(0, self.n_rows, batch_size):
             rows = order[start : start + batch_size]
             Xb = self.X[rows]
-            yield Xb, (Xb if self.Y is None else self.Y[rows])
+            yield Xb, (Xb if self.Y is None else self.Y[rows]), None
 
     def total_variance(self):
         """:math:`\\sum_n \\|y_n - \\bar y\\|^2` of the targets (computed once)."""
@@ -164,23 +168,21 @@ class StreamedData:
         return self._split(sample_rows(self.source, size, np.random.RandomState(0)))[0]
 
     def epoch(self, rng, batch_size):
-        """Yield ``(Xb, Yb)`` minibatches of one block-shuffled epoch, read ahead on a thread.
+        """Yield ``(Xb, Yb, moments)`` minibatches of one block-shuffled epoch, read ahead on a thread.
 
-        The prefetch thread reads, shuffles, moves each minibatch to the device and adds
-        its targets to the epoch's moments (:meth:`total_variance`), off the training thread.
+        The prefetch thread reads, shuffles, computes the batch's target moments
+        (:func:`~skdict.ops.moments.batch_moments` of the host rows: ``(n, mean, m2)``, which the
+        engine merges into its windows' explained-variance denominators) and moves each minibatch
+        to the device, all off the training thread.
         """
         batches = epoch_batches(self.source, batch_size, rng, buffer_rows=self.buffer_rows, block_rows=self.block_rows)
-        self._moments = moments = RunningMoments()
 
         def produce():
             for rows in batches:
+                target = self.source.split(rows)[1] if self.paired else rows
+                moments = batch_moments(target)
                 Xb, Yb = self._split(rows)
-                moments.update(Yb)
-                yield Xb, Yb
+                yield Xb, Yb, moments
 
         with prefetched(produce(), depth=PREFETCH_BATCHES) as ahead:
             yield from ahead
-
-    def total_variance(self):
-        """The targets' total variance over the rows of the last epoch (accumulated as it was read)."""
-        return self._moments.total_variance

@@ -285,15 +285,16 @@ class Window:
         self.rows = self.steps = 0
         self.moments = RunningMoments()
 
-    def add(self, result, Yb, *, moments):
+    def add(self, result, Yb, moments):
+        """Add one step; ``moments`` is the batch's :func:`~skdict.ops.moments.batch_moments`, or ``None`` (not tracked)."""
         n = Yb.shape[0]
         self.loss += result.loss * n
         self.error += result.squared_error
         self.active += result.n_active
         self.rows += n
         self.steps += 1
-        if moments:
-            self.moments.update(Yb)
+        if moments is not None:
+            self.moments.merge(*moments)
 
     def stats(self, model, target_variance):
         """``HISTORY_KEYS`` of the window; explained variance against ``target_variance`` (this window's when ``None``)."""
@@ -401,7 +402,6 @@ def run_epochs(model, data, *, budget, scheduled, early_stopping):
     planned = None if horizon is None else min(horizon * batch_size, math.inf if budget.samples is None else budget.samples)
     progress = StepProgress(planned, enabled=model.verbose > 0, description=type(model).__name__)
     run = TrainingRun(0, stopped_early=False)
-    streamed = not isinstance(data, InMemoryData)  # windows accumulate their rows' moments (unknown in advance)
     checkpoints = TrainingCheckpoints.of(model, data) if scheduled else None  # fit writes checkpoints, resumes from one
     # Overflow is detected explicitly (sane loss, finite gradient and parameters at every step), so
     # NumPy's floating-point warnings would only duplicate the divergence error.
@@ -420,7 +420,7 @@ def run_epochs(model, data, *, budget, scheduled, early_stopping):
             epoch = Window()
             skip = 0 if checkpoints is None else checkpoints.enter_epoch(epoch)  # done before the checkpoint resumed
             with contextlib.closing(data.epoch(model._rng, batch_size)) as batches:
-                for batch, (Xb, Yb) in enumerate(itertools.islice(batches, skip, None), skip):
+                for batch, (Xb, Yb, moments) in enumerate(itertools.islice(batches, skip, None), skip):
                     if checkpoints is not None:
                         checkpoints.maybe_save(run.n_steps, batch, run=run, schedule=schedule, plateau=plateau,
                                                window=window, epoch=epoch)
@@ -432,8 +432,8 @@ def run_epochs(model, data, *, budget, scheduled, early_stopping):
                     run.n_samples += Xb.shape[0]
                     model.n_steps_ += 1
                     model.n_samples_seen_ += Xb.shape[0]
-                    epoch.add(result, Yb, moments=False)
-                    window.add(result, Yb, moments=streamed)
+                    epoch.add(result, Yb, moments)  # a stream's moments (computed ahead); None in memory
+                    window.add(result, Yb, moments)
                     progress.step(Xb.shape[0])
                     if window.steps == log_every:
                         _log_window(model, window, run, progress, data)
@@ -476,13 +476,15 @@ def _log_window(model, window, run, progress, data):
 def _log_epoch(model, epoch, data):
     """Append an epoch's statistics to ``history_`` (explained variance against the epoch's target variance).
 
-    The target variance is the data's over the rows it has counted (every row of an array; the rows
-    read so far from a stream), scaled to the epoch's rows when the budget ended it part-way.
+    The target variance is, in memory, the data's total variance (scaled to the epoch's rows when the
+    budget ended it part-way); when streaming, that of the rows the epoch trained on (their moments
+    arrive with the batches).
     """
-    total = data.total_variance()
-    moments = getattr(data, "_moments", None)  # a stream counts the rows it read (ahead of training)
-    counted = data.n_rows if moments is None else moments.n
-    stats = epoch.stats(model, total if counted == epoch.rows else total * epoch.rows / max(1, counted))
+    if isinstance(data, InMemoryData):
+        total = data.total_variance()
+        stats = epoch.stats(model, total if epoch.rows == data.n_rows else total * epoch.rows / data.n_rows)
+    else:
+        stats = epoch.stats(model, None)
     for key in HISTORY_KEYS:
         model.history_[key].append(stats[key])
     if model._epoch_callback is not None:

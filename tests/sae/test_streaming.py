@@ -180,3 +180,23 @@ def test_an_anchored_sae_trains_on_a_file_as_on_the_array(npy, X):
     assert_same_parameters(reference.estimator_, streamed.estimator_)
     with pytest.raises(ValueError, match="anchors"):
         AnchoredSAE(make(TopKSAE), anchors[:, :5]).fit(npy)
+
+
+def test_each_streamed_batch_has_its_target_moments_computed_once_off_the_training_thread(npy, monkeypatch):
+    """The explained-variance denominators come from the prefetch thread's one pass per batch."""
+    import threading
+
+    import skdict.sae._data as data_module
+
+    calls = []
+    original = data_module.batch_moments
+
+    def counted(Y):
+        calls.append(threading.current_thread() is threading.main_thread())
+        return original(Y)
+
+    monkeypatch.setattr(data_module, "batch_moments", counted)
+    model = make(TopKSAE, max_iter=2).fit(npy)
+    # (a transcoder's init and inference statistics use RunningMoments directly; only the batches count here)
+    assert len(calls) == model.n_steps_
+    assert not any(calls), "batch moments computed on the training thread"
