@@ -186,16 +186,18 @@ def test_each_streamed_batch_has_its_target_moments_computed_once_off_the_traini
     """The explained-variance denominators come from the prefetch thread's one pass per batch."""
     import threading
 
+    import skdict.ops.moments as moments_module
     import skdict.sae._data as data_module
 
     calls = []
-    original = data_module.batch_moments
+    original = moments_module.batch_moments
 
     def counted(Y):
         calls.append(threading.current_thread() is threading.main_thread())
         return original(Y)
 
-    monkeypatch.setattr(data_module, "batch_moments", counted)
+    monkeypatch.setattr(moments_module, "batch_moments", counted)  # what RunningMoments.update calls
+    monkeypatch.setattr(data_module, "batch_moments", counted, raising=False)
     model = make(TopKSAE, max_iter=2).fit(npy)
     # (a transcoder's init and inference statistics use RunningMoments directly; only the batches count here)
     assert len(calls) == model.n_steps_
