@@ -34,6 +34,13 @@ def _check_fitted(estimator):
         check_is_fitted(estimator)
 
 
+def data_source(X):
+    """The :class:`~skdict.sources.DataSource` reading ``X``; nested lists are read as one array (scikit-learn's rule)."""
+    if not is_out_of_core(X) and not (isinstance(X, np.ndarray) or is_cupy_array(X) or is_foreign_dlpack(X)):
+        X = np.asarray(X)
+    return as_source(X)
+
+
 def code_blocks(estimator, X, *, batch_size=None):
     """Yield ``(first_row, codes)`` over ``X`` in order, one block of rows at a time.
 
@@ -59,9 +66,7 @@ def code_blocks(estimator, X, *, batch_size=None):
         Dense codes of the block (NumPy, or CuPy where the estimator returns CuPy).
     """
     _check_fitted(estimator)
-    if not is_out_of_core(X) and not (isinstance(X, np.ndarray) or is_cupy_array(X) or is_foreign_dlpack(X)):
-        X = np.asarray(X)  # nested lists: one array, as scikit-learn reads them
-    source = as_source(X)
+    source = data_source(X)
     if batch_size is None:
         batch_size = max(1, BLOCK_ENTRIES // max(_n_latents(estimator) or 1, source.n_features))
     with prefetched(source.chunks(batch_size), depth=2) as chunks:

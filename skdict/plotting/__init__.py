@@ -10,11 +10,13 @@ from skdict.plotting._atoms import plot_atoms
 from skdict.plotting._curves import plot_training_curves
 from skdict.plotting._density import plot_feature_density
 from skdict.plotting._pareto import pareto_front, plot_pareto
+from skdict.plotting._top_activating import plot_top_activating
 
 __all__ = [
     "pareto_front",
     "plot_atoms",
     "plot_feature_density",
     "plot_pareto",
+    "plot_top_activating",
     "plot_training_curves",
 ]

@@ -8,8 +8,8 @@ import numpy as np
 
 from skdict._array import to_numpy
 from skdict.inspection import top_activating
+from skdict.inspection._top_activating import data_source
 from skdict.plotting._matplotlib import estimator_name, new_figure
-from skdict.sources import as_source
 
 
 def _image_shape(image_shape, n_features):
@@ -91,7 +91,7 @@ def plot_top_activating(estimator, X, *, image_shape, latents=None, n=8, n_laten
     ImportError
         matplotlib is missing (``pip install "skdict[plot]"``).
     """
-    source = as_source(np.asarray(X) if isinstance(X, list) and X and not isinstance(X[0], str) else X)
+    source = data_source(X)
     image_shape = _image_shape(image_shape, source.n_features)
     if latents is None:
         latents = _most_used_latents(estimator, source, int(n_latents), batch_size)
@@ -112,7 +112,7 @@ def _draw_grid(fig, top, atoms, image_shape, cmap):
     n_cols = top.indices.shape[1] + (atoms is not None)
     filled = top.samples[top.indices >= 0]
     sample_norm = Normalize(float(filled.min()), float(filled.max())) if filled.size else Normalize(0.0, 1.0)
-    atom_limit = float(np.abs(atoms[top.latents]).max()) or 1.0 if atoms is not None else 1.0
+    atom_limit = 1.0 if atoms is None else float(np.abs(atoms[top.latents]).max()) or 1.0
     atom_norm = Normalize(-atom_limit, atom_limit)
     grid = fig.subplots(len(top.latents), n_cols, squeeze=False)
     for p, latent in enumerate(top.latents):
@@ -141,9 +141,9 @@ def _image(ax, vector, image_shape, cmap, norm, label):
 def _title(estimator, top, atoms):
     samples = top.samples[top.indices >= 0]
     scale = f"[{samples.min():.3g}, {samples.max():.3g}]" if samples.size else "none"
-    first = "first column: the latent's decoder atom (red +, blue -) and firing frequency f; " if atoms is not None else ""
+    first = "first column: the latent's decoder atom (red +, blue -) and firing frequency f\n" if atoms is not None else ""
     return (
         f"Top-{top.indices.shape[1]} activating samples of {len(top.latents)} latents of "
-        f"{estimator_name(estimator)} on {top.n_samples} samples\n"
-        f"{first}under each sample: its activation z and row; one colour scale for the samples: {scale}"
+        f"{estimator_name(estimator)} on {top.n_samples} samples\n{first}"
+        f"under each sample: its activation z and row in X; one colour scale for all samples: {scale}"
     )
