@@ -42,6 +42,10 @@ OUTPUT_DIR/report.txt; with matplotlib installed, training curves (and the
 TopK atoms of digits) go to PNG files there too.
 
 Methods (for --methods): {methods}
+
+On your own data (see each command's --help):
+  skdict train DATA --model topk|batchtopk|relu|jumprelu|mp --output DIR
+  skdict evaluate MODEL DATA
 """
 
 
@@ -103,20 +107,31 @@ def _parse_methods(parser, text, method_names):
 
 def _resolve_device(parser, device):
     """'auto' becomes 'cuda' when CuPy reaches a GPU, else 'cpu'; an unusable 'cuda' is a usage error."""
-    from skdict._array import cuda_available, require_cuda
+    from skdict.cli._common import UsageError, resolve_device
 
-    if device == "auto":
-        return "cuda" if cuda_available() else "cpu"
-    if device == "cuda":
-        try:
-            require_cuda()
-        except RuntimeError as exc:
-            parser.error(str(exc))
-    return device
+    try:
+        return resolve_device(device)
+    except UsageError as exc:
+        parser.error(str(exc))
 
 
 def main(argv=None):
-    """Run the report; returns the exit status (0 when every fit succeeded)."""
+    """Run a sub-command (``train``, ``evaluate``) or the demo report; returns the exit status.
+
+    The demo's status is 0 when every fit succeeded; a sub-command's is documented in its ``--help``.
+    """
+    from skdict.cli import COMMANDS
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in COMMANDS:
+        from skdict.cli import main as run_command
+
+        return run_command(argv)
+    return _run_demo(argv)
+
+
+def _run_demo(argv):
+    """The embedded demo report (``python -m skdict [options]``)."""
     from skdict import _report
 
     names = _report.method_names()

@@ -202,4 +202,10 @@ def split_tail(source, n_eval):
 def opened(spec):
     """``with opened(DATA) as source``: the source, its files closed on leaving."""
     with contextlib.ExitStack() as stack:
-        yield open_data(spec, stack)
+        source = open_data(spec, stack)
+        try:
+            yield source
+        finally:
+            for part in getattr(source, "shards", [source]):
+                if hasattr(part, "close"):
+                    part.close()  # file handles of .npy and .safetensors sources
