@@ -10,6 +10,7 @@ the arrays from safetensors, everything else from JSON.
 """
 
 from skdict.io._gemma_scope import load_gemma_scope
+from skdict.io._native import load, save
 from skdict.io._saelens import export_saelens, load_saelens
 
-__all__ = ["export_saelens", "load_gemma_scope", "load_saelens"]
+__all__ = ["export_saelens", "load", "load_gemma_scope", "load_saelens", "save"]

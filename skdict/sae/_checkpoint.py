@@ -48,7 +48,7 @@ from skdict._array import device_of, get_namespace, to_device, to_numpy
 #: Version of the files' layout; a checkpoint of another version is refused, naming it.
 FORMAT_VERSION = 1
 #: ``get_params()`` entries that may differ between the fit that wrote a checkpoint and the one resuming.
-FREE_PARAMETERS = frozenset({"verbose", "checkpoint_dir", "checkpoint_every"})
+FREE_PARAMETERS = frozenset({"verbose", "checkpoint_dir", "checkpoint_every", "callback"})
 
 _STEM = "checkpoint-"
 _TEMPORARY = ".checkpoint-partial-"
@@ -296,11 +296,18 @@ def encode(value, arrays, key):
     """``value`` as JSON, its arrays moved into ``arrays`` (under names starting with ``key``).
 
     Plain Python values are kept; a NumPy scalar keeps its dtype (``{"scalar": dtype, "value": v}``:
-    a float32 running sum resumes as float32); an array (NumPy or CuPy) becomes ``{"array": name, "device": d}``;
-    an object (e.g. a dataclass of the loop) becomes the dict of its attributes.
+    a float32 running sum resumes as float32); an array (NumPy or CuPy) becomes ``{"array": name, "device": d}``,
+    an array of strings (e.g. ``feature_names_in_``) ``{"strings": [...]}``, a ``RandomState``
+    ``{"random_state": scalars, "keys": name}``; an object (e.g. a dataclass of the loop) becomes the
+    dict of its attributes.
     """
     if isinstance(value, np.generic):
         return {"scalar": value.dtype.str, "value": value.item()}
+    if isinstance(value, np.ndarray) and value.dtype.kind in "OUS":
+        return {"strings": [str(item) for item in value.tolist()]}
+    if isinstance(value, np.random.RandomState):
+        scalars, arrays[key] = _rng_state(value.get_state())
+        return {"random_state": scalars, "keys": key}
     if isinstance(value, np.ndarray) or hasattr(value, "__cuda_array_interface__"):
         arrays[key] = to_numpy(value)
         return {"array": key, "device": device_of(value)}
@@ -315,18 +322,27 @@ def encode(value, arrays, key):
     raise TypeError(f"{key} ({type(value).__name__}) cannot be written to a checkpoint.")
 
 
-def decode(value, arrays):
-    """The inverse of :func:`encode` (an object comes back as the dict of its attributes)."""
+def decode(value, arrays, device=None):
+    """The inverse of :func:`encode` (an object comes back as the dict of its attributes).
+
+    Arrays go back to the device they were encoded from, or to ``device`` ("cpu"/"cuda") when given.
+    """
     if isinstance(value, list):
-        return [decode(item, arrays) for item in value]
+        return [decode(item, arrays, device) for item in value]
     if not isinstance(value, dict):
         return value
     if "scalar" in value:
         return np.dtype(value["scalar"]).type(value["value"])
     if "array" in value:
-        return to_device(arrays[value["array"]], value["device"])
+        return to_device(arrays[value["array"]], value["device"] if device is None else device)
+    if "strings" in value:
+        return np.asarray(value["strings"], dtype=object)
+    if "random_state" in value:
+        rng = np.random.RandomState()
+        _set_rng_state(rng, value["random_state"], arrays[value["keys"]])
+        return rng
     inner = value["dict"] if "dict" in value else value["object"]
-    return {name: decode(item, arrays) for name, item in inner.items()}
+    return {name: decode(item, arrays, device) for name, item in inner.items()}
 
 
 def restore_attributes(target, saved):

@@ -1,0 +1,328 @@
+"""skdict's own model files: a folder with ``config.json`` and ``model.safetensors``, no pickle.
+
+``config.json`` holds the format version, the skdict version, the class (``"skdict.TopKSAE"``), the
+constructor parameters (``get_params(deep=False)``; a nested estimator as ``{class, params}``), the
+fitted attributes that are not arrays (``n_iter_``, ``k_``, ``history_``, ...) and the name, shape
+and dtype of every array. ``model.safetensors`` holds the arrays: the estimator's fitted arrays and,
+for an SAE saved with ``optimizer_state=True``, Adam's moments, the dead-latent clock and the
+training RNG's key. Values are written with the checkpoints' codec
+(:func:`skdict.sae._checkpoint.encode` / :func:`~skdict.sae._checkpoint.decode`), the one
+serialisation mechanism of skdict, and each file atomically
+(:func:`~skdict.sae._checkpoint.atomic_write`), the JSON last.
+
+Loading executes nothing from the file: the class is looked up among skdict's public estimators,
+the arrays are read by safetensors and everything else by ``json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+
+import numpy as np
+from safetensors import SafetensorError
+from safetensors.numpy import load_file, save as safetensors_bytes
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
+
+from skdict.io._build import BUILD_DEVICES
+from skdict.ops.adam import Adam
+from skdict.sae._base import BaseSparseAutoencoder
+from skdict.sae._checkpoint import atomic_write, decode, encode, restore_attributes
+
+#: Version of the folder's layout; a newer one is refused, naming both versions.
+FORMAT_VERSION = 1
+CONFIG_FILE = "config.json"
+ARRAYS_FILE = "model.safetensors"
+#: An SAE's training state: left out by ``save(..., optimizer_state=False)`` (a later fit starts it afresh).
+TRAINING_STATE = ("_adam", "_samples_since_fired", "_rng", "_data_scale", "_lr_scales")
+#: Attributes of a fit in progress, never saved.
+_TRANSIENT = ("_checkpoint_loop", "_regularizer", "_epoch_callback")
+#: Attributes saved as an object and rebuilt around the loaded parameters.
+_REBUILT = {"_adam": lambda model: Adam(model._params())}
+
+
+# ------------------------------------------------------------------ classes
+def public_estimators():
+    """``{"skdict.<name>": class}`` for every estimator class skdict exports: the only classes a file may name."""
+    import skdict
+
+    classes = (getattr(skdict, name) for name in skdict.__all__)
+    return {f"skdict.{cls.__name__}": cls for cls in classes if isinstance(cls, type) and issubclass(cls, BaseEstimator)}
+
+
+def _class_name(estimator):
+    name = f"skdict.{type(estimator).__name__}"
+    if public_estimators().get(name) is not type(estimator):
+        raise TypeError(
+            f"{type(estimator).__module__}.{type(estimator).__qualname__} is not one of skdict's public estimators: "
+            f"skdict.io.save writes {sorted(public_estimators())}."
+        )
+    return name
+
+
+def _class_of(name, path):
+    estimators = public_estimators()
+    if name not in estimators:
+        raise ValueError(
+            f"{path} names the class {name!r}, which is not one of skdict's public estimators "
+            f"({sorted(estimators)}): it was not written by skdict.io.save, or by a newer skdict."
+        )
+    return estimators[name]
+
+
+# ------------------------------------------------------------------ constructor parameters
+def _encode_parameter(name, value, arrays, key):
+    """A constructor parameter as JSON (tuples, paths and nested estimators tagged); anything else refused."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, tuple):
+        return {"tuple": [_encode_parameter(name, item, arrays, f"{key}/{i}") for i, item in enumerate(value)]}
+    if isinstance(value, list):
+        return [_encode_parameter(name, item, arrays, f"{key}/{i}") for i, item in enumerate(value)]
+    if isinstance(value, dict):
+        return {"dict": {str(k): _encode_parameter(name, item, arrays, f"{key}/{k}") for k, item in value.items()}}
+    if isinstance(value, os.PathLike):
+        return {"path": os.fspath(value)}
+    if isinstance(value, BaseEstimator):
+        return {"estimator": _describe(value, arrays, f"{key}/", fitted=False)}
+    if isinstance(value, (np.generic, np.ndarray)) or hasattr(value, "__cuda_array_interface__"):
+        return encode(value, arrays, key)
+    raise TypeError(
+        f"the parameter {name}={value!r} ({type(value).__name__}) cannot be saved without pickle: set it to a "
+        "plain value before saving (e.g. set_params(random_state=0) for a RandomState, "
+        f"set_params({name}=None) for a callable) and set it again after loading."
+    )
+
+
+def _decode_parameter(value, arrays, path):
+    if isinstance(value, list):
+        return [_decode_parameter(item, arrays, path) for item in value]
+    if not isinstance(value, dict):
+        return value
+    if "tuple" in value:
+        return tuple(_decode_parameter(item, arrays, path) for item in value["tuple"])
+    if "path" in value:
+        return pathlib.Path(value["path"])
+    if "estimator" in value:
+        return _rebuild(value["estimator"], arrays, "cpu", path)
+    if "dict" in value:
+        return {name: _decode_parameter(item, arrays, path) for name, item in value["dict"].items()}
+    return decode(value, arrays, "cpu")  # an array or a NumPy scalar given as a parameter
+
+
+# ------------------------------------------------------------------ an estimator as JSON + arrays
+def _fitted_attributes(estimator, optimizer_state):
+    """``vars(estimator)`` less the constructor parameters, the transient state and (unless kept) the training state."""
+    skipped = set(estimator.get_params(deep=False)) | set(_TRANSIENT)
+    if not optimizer_state:
+        skipped |= set(TRAINING_STATE)
+    return {name: value for name, value in vars(estimator).items() if name not in skipped}
+
+
+def _describe(estimator, arrays, prefix, *, fitted, optimizer_state=True):
+    """``{class, params[, fitted]}`` of ``estimator``; its arrays go into ``arrays`` under names starting with ``prefix``."""
+    params = estimator.get_params(deep=False)
+    spec = {
+        "class": _class_name(estimator),
+        "params": {name: _encode_parameter(name, value, arrays, f"{prefix}params/{name}") for name, value in params.items()},
+    }
+    if fitted:
+        spec["fitted"] = {}
+        for name, value in _fitted_attributes(estimator, optimizer_state).items():
+            if isinstance(value, BaseEstimator):  # e.g. AnchoredSAE's estimator_
+                nested = _describe(value, arrays, f"{prefix}{name}/", fitted=True, optimizer_state=optimizer_state)
+                spec["fitted"][name] = {"estimator": nested}
+            else:
+                spec["fitted"][name] = encode(value, arrays, f"{prefix}{name}")
+    return spec
+
+
+def _rebuild(spec, arrays, device, path):
+    """The estimator a :func:`_describe` spec stands for, its arrays on ``device``."""
+    model = _class_of(spec["class"], path)(
+        **{name: _decode_parameter(value, arrays, path) for name, value in spec["params"].items()}
+    )
+    for name, value in spec.get("fitted", {}).items():
+        if isinstance(value, dict) and "estimator" in value:
+            setattr(model, name, _rebuild(value["estimator"], arrays, device, path))
+        elif name not in _REBUILT:
+            setattr(model, name, decode(value, arrays, device))
+    for name, rebuild in _REBUILT.items():
+        if name in spec.get("fitted", {}):
+            state = rebuild(model)
+            restore_attributes(state, decode(spec["fitted"][name], arrays, device))
+            setattr(model, name, state)
+    if isinstance(model, BaseSparseAutoencoder) and "fitted" in spec:
+        model._check_parameter_shapes()  # the arrays agree with each other, not only with config.json
+    return model
+
+
+# ------------------------------------------------------------------ save
+def _check_target(path, overwrite):
+    """Refuse a file, or a non-empty folder without ``overwrite``; create the folder."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise FileExistsError(f"{path} is a file; skdict.io.save writes a folder: give another path.")
+    if os.path.isdir(path) and os.listdir(path) and not overwrite:
+        raise FileExistsError(
+            f"{path} exists and is not empty: pass overwrite=True to replace the model saved there, or give a new folder."
+        )
+    os.makedirs(path, exist_ok=True)
+
+
+def save(estimator, path, *, overwrite=False, optimizer_state=True):
+    """Save a fitted skdict estimator to the folder ``path`` (``config.json`` + ``model.safetensors``).
+
+    Parameters
+    ----------
+    estimator : fitted skdict estimator
+        Any of skdict's public estimators: the SAEs (transcoders and crosscoders included),
+        :class:`~skdict.AnchoredSAE`, the dictionary learners, :class:`~skdict.SparseCoder`,
+        :class:`~skdict.TripletFeatureLearner`.
+    path : str or path-like
+        A folder; created if missing.
+    overwrite : bool, default=False
+        Replace a model in an existing, non-empty folder.
+    optimizer_state : bool, default=True
+        For an SAE, also save Adam's moments, the dead-latent clock, the training RNG and the
+        data scales, so that ``partial_fit`` / a ``warm_start`` fit of the loaded model continues
+        exactly as the saved one would. ``False``: the weights (and fitted scalars) only; a loaded
+        model then starts a fresh optimizer when it trains. Other estimators always save all they hold.
+
+    Returns
+    -------
+    path : str
+        The folder.
+
+    Raises
+    ------
+    NotFittedError
+        The estimator is not fitted.
+    TypeError
+        Not an skdict estimator, or a constructor parameter that JSON cannot hold (a callable,
+        a ``RandomState`` instance): the message names the parameter and the fix.
+    FileExistsError
+        ``path`` is a file, or a non-empty folder and ``overwrite=False``.
+    """
+    check_is_fitted(
+        estimator,
+        msg=f"This {type(estimator).__name__} is not fitted yet: call fit before skdict.io.save (an unfitted "
+        "estimator is only its parameters: get_params()).",
+    )
+    arrays = {}
+    spec = _describe(estimator, arrays, "", fitted=True, optimizer_state=optimizer_state)
+    arrays = {name: np.ascontiguousarray(value) for name, value in arrays.items()}
+    payload = safetensors_bytes(arrays, metadata={"format": "skdict", "format_version": str(FORMAT_VERSION)})
+    config = {
+        "format": "skdict",
+        "format_version": FORMAT_VERSION,
+        "skdict_version": _skdict_version(),
+        "optimizer_state": bool(optimizer_state),
+        **spec,
+        "arrays": {name: {"shape": list(value.shape), "dtype": str(value.dtype)} for name, value in arrays.items()},
+        "arrays_bytes": len(payload),
+    }
+    text = json.dumps(config, indent=1, sort_keys=True).encode()
+    path = os.fspath(path)
+    _check_target(path, overwrite)
+    atomic_write(os.path.join(path, ARRAYS_FILE), lambda handle: handle.write(payload))
+    atomic_write(os.path.join(path, CONFIG_FILE), lambda handle: handle.write(text))  # the commit record, last
+    return path
+
+
+# ------------------------------------------------------------------ load
+def _read_config(path):
+    config_path = os.path.join(path, CONFIG_FILE)
+    try:
+        with open(config_path, encoding="utf-8") as handle:
+            config = json.load(handle)
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(
+            f"{config_path} does not exist: {path} is not a folder written by skdict.io.save "
+            "(a SAELens folder loads with skdict.io.load_saelens)."
+        ) from exc
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{config_path} is not a JSON file ({type(exc).__name__}: {exc}).") from exc
+    if not isinstance(config, dict) or config.get("format") != "skdict" or "class" not in config:
+        raise ValueError(f"{config_path} is not the config of a model saved by skdict.io.save.")
+    version = config.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ValueError(
+            f"{config_path} has format version {version!r}, newer than version {FORMAT_VERSION}, the one this skdict "
+            f"({_skdict_version()}) reads: upgrade skdict (the file was written by skdict {config.get('skdict_version')})."
+        )
+    return config, config_path
+
+
+def _skdict_version():
+    import skdict
+
+    return skdict.__version__
+
+
+def _read_arrays(path, config):
+    arrays_path = os.path.join(path, ARRAYS_FILE)
+    try:
+        size = os.path.getsize(arrays_path)
+        arrays = load_file(arrays_path)
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(f"{arrays_path} does not exist: the model's arrays are missing.") from exc
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ValueError(f"{arrays_path} is not a safetensors file ({type(exc).__name__}: {exc}).") from exc
+    for name, expected in config["arrays"].items():
+        if name not in arrays:
+            raise ValueError(f"{arrays_path} has no tensor {name!r} (config.json expects shape {tuple(expected['shape'])}).")
+        shape, wanted = tuple(arrays[name].shape), tuple(expected["shape"])
+        if shape != wanted or str(arrays[name].dtype) != expected["dtype"]:
+            raise ValueError(
+                f"{arrays_path}: tensor {name!r} has shape {shape} and dtype {arrays[name].dtype}, but config.json "
+                f"expects shape {wanted} and dtype {expected['dtype']}."
+            )
+    if "arrays_bytes" in config and size != config["arrays_bytes"]:
+        raise ValueError(
+            f"{arrays_path} has {size} bytes, but its config.json recorded {config['arrays_bytes']}: the folder holds "
+            "parts of two different saves (or a damaged file); save the model again."
+        )
+    return arrays, arrays_path
+
+
+def load(path, *, device=None):
+    """Load an estimator saved by :func:`save`.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The folder :func:`save` wrote.
+    device : {None, "cpu", "cuda"}, default=None
+        Where the fitted arrays go (``None``: the CPU).
+
+    Returns
+    -------
+    estimator : skdict estimator
+        Fitted, with the saved parameters: ``transform`` gives the saved model's codes bit for bit.
+
+    Raises
+    ------
+    FileNotFoundError
+        The folder lacks ``config.json`` or ``model.safetensors``.
+    ValueError
+        ``config.json`` is not JSON or names a class that is not skdict's; a newer format version
+        (naming both versions); ``model.safetensors`` is not safetensors, lacks a tensor or holds one
+        of another shape (naming the tensor and both shapes).
+    RuntimeError
+        ``device="cuda"`` and CuPy cannot reach a GPU.
+    """
+    if device not in BUILD_DEVICES:
+        raise ValueError(f"device must be None, 'cpu' or 'cuda', got {device!r}.")
+    path = os.fspath(path)
+    config, config_path = _read_config(path)
+    arrays, arrays_path = _read_arrays(path, config)
+    try:
+        return _rebuild(config, arrays, "cpu" if device is None else device, config_path)
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"{config_path} does not describe a model ({type(exc).__name__}: {exc}).") from exc
+    except ValueError as exc:
+        if arrays_path in str(exc) or config_path in str(exc):
+            raise
+        raise ValueError(f"{arrays_path}: {exc}") from exc
