@@ -11,8 +11,8 @@ For every fitted estimator the report measures explained variance
 ground-truth recovery when the problem knows its true features, and the fit
 time. A method whose codes are never exactly zero (Softplus-Adam) has its L0 and
 dead fraction counted above a stated relative threshold, marked ``*`` in the
-table and explained in a footnote under it. matplotlib is imported only when a
-plot is written.
+table and explained in a footnote under it. The figures are drawn by
+:mod:`skdict.plotting`; matplotlib is imported only when a plot is written.
 """
 
 from __future__ import annotations
@@ -116,6 +116,8 @@ class Result:
     code_threshold: float | None = None
     #: The distinct ConvergenceWarning messages of the fit and the measurements (listed under the table).
     convergence_warnings: list[str] = field(default_factory=list)
+    #: Fraction of the training samples each latent fires on (counted as L0 is), shape (n_components,).
+    firing_frequency: np.ndarray | None = field(default=None, repr=False)
 
 
 # --------------------------------------------------------------------- methods
@@ -368,6 +370,7 @@ def evaluate(name: str, estimator, problem: Problem, *, code_threshold: float | 
 def _fit_and_measure(name, estimator, problem, code_threshold):
     """The fit and the measurements of :func:`evaluate` (which handles the warnings)."""
     from skdict.metrics import dead_fraction, explained_variance, gt_recovery, l0, mcc, mean_max_cosine
+    from skdict.metrics._firing import _active_per_latent
 
     X = problem.X
     failed = {"gt_recovery": math.nan if problem.features is not None else None}
@@ -389,6 +392,7 @@ def _fit_and_measure(name, estimator, problem, code_threshold):
             fit_seconds=seconds,
             estimator=estimator,
             code_threshold=code_threshold,
+            firing_frequency=_active_per_latent(active) / X.shape[0],
         )
         if problem.features is not None:
             n_anchors = getattr(estimator, "n_anchors_", 0)
@@ -491,67 +495,123 @@ def format_table(problem: Problem, results: list[Result]) -> str:
 
 
 # ------------------------------------------------------------------- plotting
-def write_plots(reports: list[tuple[Problem, list[Result]]], output_dir: Path) -> list[Path] | None:
-    """Training curves of every fit, and the atoms of the first image-shaped problem's first method.
+#: For an image-shaped problem: atoms drawn, latents whose top-activating samples are drawn, samples per latent.
+ATOMS_SHOWN, TOP_LATENTS, TOP_SAMPLES = 64, 6, 8
+#: Explained variance below this is clipped in the training-curve panel (the first epochs of an L1/L0 SAE
+#: can sit far below 0; clipping keeps the end of every curve readable).
+EV_FLOOR = -0.25
 
-    Returns the paths written, or ``None`` when matplotlib is not installed.
+
+def write_plots(reports: list[tuple[Problem, list[Result]]], output_dir: Path) -> list[Path] | None:
+    """The report's figures, drawn by :mod:`skdict.plotting`; returns the paths written.
+
+    - ``training_curves.png``: one block per problem, one panel per ``history_`` key
+      (:func:`~skdict.plotting.plot_training_curves`), a line for every method whose history
+      has the key; methods without a training history are named under the block;
+    - ``<problem>_feature_density.png``: log10 firing frequency of every fitted method's
+      latents on the training data (:func:`~skdict.plotting.plot_feature_density`);
+    - for an image-shaped problem, its first method's atoms with their firing frequencies
+      (``<problem>_<method>_atoms.png``, :func:`~skdict.plotting.plot_atoms`) and the
+      top-activating samples of its most used latents (``<problem>_<method>_top_activating.png``,
+      :func:`~skdict.plotting.plot_top_activating`).
+
+    Returns ``None`` when matplotlib is not installed.
     """
     try:
-        from matplotlib.figure import Figure
+        from matplotlib.figure import Figure  # noqa: F401  (only whether it imports)
     except ImportError:
         return None
     output_dir.mkdir(parents=True, exist_ok=True)
-    paths = []
-
-    fig = Figure(figsize=(5.0 * len(reports), 3.8), layout="constrained")
-    axes = fig.subplots(1, len(reports), squeeze=False)[0]
-    for ax, (problem, results) in zip(axes, reports):
-        lowest = 0.0
-        for result in results:
-            history = getattr(result.estimator, "history_", None)
-            if not isinstance(history, dict) or "explained_variance" not in history:
-                continue  # only the SAEs record explained variance per epoch
-            curve = [float(v) for v in history["explained_variance"]]
-            lowest = min([lowest, *[v for v in curve if math.isfinite(v)]])
-            ax.plot(range(1, len(curve) + 1), curve, marker=".", label=f"{result.method} (L0 {result.l0:.1f})")
-        # The first epochs of an L1/L0 SAE can sit far below 0; clip them so the end stays readable.
-        ax.set_ylim(max(lowest, -0.25) - 0.02, 1.02)
-        ax.set_title(problem.name)
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("explained variance (mean over the epoch's batches)")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize="small")
-    path = output_dir / "training_curves.png"
-    fig.savefig(path, dpi=110)
-    paths.append(path)
-
+    figures = {"training_curves.png": training_curves_figure(reports)}
     for problem, results in reports:
         fitted = [r for r in results if r.estimator is not None]
-        if problem.atom_shape is None or not fitted:
+        if not fitted:
             continue
-        path = output_dir / f"{problem.name}_{fitted[0].method}_atoms.png"
-        _plot_atoms(Figure, fitted[0], problem, path)
-        paths.append(path)
+        figures[f"{problem.name}_feature_density.png"] = feature_density_figure(problem, fitted)
+        if problem.atom_shape is not None:
+            figures.update(_image_figures(problem, fitted[0]))
+    paths = []
+    for name, fig in figures.items():
+        paths.append(output_dir / name)
+        fig.savefig(paths[-1], dpi=100)
     return paths
 
 
-def _plot_atoms(Figure, result: Result, problem: Problem, path: Path, n_rows=8, n_cols=8):
-    """The most used atoms (by how often they fire on the data) as images."""
-    estimator = result.estimator
-    atoms = to_numpy(estimator.components_)
-    usage = (to_numpy(estimator.transform(problem.X)) != 0).sum(axis=0)
-    order = np.argsort(-usage, kind="stable")[: n_rows * n_cols]
-    fig = Figure(figsize=(n_cols * 0.9, n_rows * 0.9 + 0.4), layout="constrained")
-    axes = fig.subplots(n_rows, n_cols)
-    for ax, index in zip(axes.ravel(), np.pad(order, (0, n_rows * n_cols - len(order)), constant_values=-1)):
+def _has_history(estimator):
+    """Whether a fitted estimator recorded a training history (a ``history_`` with at least one entry)."""
+    history = getattr(estimator, "history_", None)
+    return isinstance(history, dict) and any(len(values) for values in history.values())
+
+
+def training_curves_figure(reports):
+    """One block of :func:`~skdict.plotting.plot_training_curves` panels per problem, in one Figure.
+
+    Every method whose ``history_`` records a key has a line in that key's panel; the methods
+    with no training history (a fixed dictionary, a failed fit) are named under their block.
+    """
+    from skdict._history import KEY_LABELS
+    from skdict.plotting import plot_training_curves
+    from skdict.plotting._matplotlib import figure_class
+
+    fig = figure_class()(figsize=(11.0, 7.6 * len(reports)), layout="constrained")
+    for block, (problem, results) in zip(fig.subfigures(len(reports), 1, squeeze=False)[:, 0], reports):
+        trained = {r.method: r.estimator for r in results if _has_history(r.estimator)}
+        plot_training_curves(trained, fig=block)
+        block.suptitle(f"{problem.name}: training history of {len(trained)} of {len(results)} methods")
+        untrained = [r.method + (" (fit failed)" if r.estimator is None else "") for r in results if r.method not in trained]
+        if untrained:
+            block.supxlabel("no training history: " + ", ".join(untrained), fontsize="small")
+        for ax in block.axes:
+            if ax.get_title() == KEY_LABELS["explained_variance"]:
+                _clip_explained_variance(ax)
+    return fig
+
+
+def _clip_explained_variance(ax):
+    """Show explained variance from ``max(lowest, EV_FLOOR)`` to 1 (stated in the y label when clipped)."""
+    values = [float(v) for line in ax.lines for v in line.get_ydata() if math.isfinite(float(v))]
+    if not values:
+        return
+    lowest = min(values)
+    ax.set_ylim(max(lowest, EV_FLOOR) - 0.02, 1.02)
+    if lowest < EV_FLOOR:
+        ax.set_ylabel(f"clipped at {EV_FLOOR:g}", fontsize="small")
+
+
+def feature_density_figure(problem, fitted):
+    """A :func:`~skdict.plotting.plot_feature_density` panel per fitted method, from the report's own codes."""
+    from skdict.plotting import plot_feature_density
+    from skdict.plotting._matplotlib import figure_class
+
+    n_cols = min(3, len(fitted))
+    n_rows = math.ceil(len(fitted) / n_cols)
+    fig = figure_class()(figsize=(5.2 * n_cols, 3.6 * n_rows + 0.5), layout="constrained")
+    axes = fig.subplots(n_rows, n_cols, squeeze=False).ravel()
+    for ax, result in zip(axes, fitted):
+        plot_feature_density(frequencies=result.firing_frequency, ax=ax)
+        ax.set_title(f"{result.method}{_threshold_mark(result)}: {ax.get_title().split(': ', 1)[-1]}", fontsize="small")
+    for ax in axes[len(fitted):]:
         ax.set_axis_off()
-        if index < 0:
-            continue
-        atom = atoms[index].reshape(problem.atom_shape)
-        limit = float(np.abs(atom).max()) or 1.0
-        ax.imshow(atom, cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
-    fig.suptitle(f"{result.method} on {problem.name}: the {len(order)} most used atoms (red +, blue -)")
-    fig.savefig(path, dpi=110)
+    fig.suptitle(f"{problem.name}: feature density (log10 fraction of training samples each latent fires on)")
+    if any(r.code_threshold is not None for r in fitted):
+        fig.supxlabel("* codes counted above the table's relative threshold (never exactly zero)", fontsize="small")
+    return fig
+
+
+def _image_figures(problem, result):
+    """``{file name: Figure}``: the method's atoms and the top-activating samples of its most used latents."""
+    from skdict.plotting import plot_atoms, plot_top_activating
+
+    stem = f"{problem.name}_{result.method}"
+    atoms = plot_atoms(result.estimator, image_shape=problem.atom_shape, X=problem.X, n_atoms=ATOMS_SHOWN)
+    most_used = np.argsort(-result.firing_frequency, kind="stable")[:TOP_LATENTS]
+    most_used = most_used[result.firing_frequency[most_used] > 0]
+    figures = {f"{stem}_atoms.png": atoms}
+    if most_used.size:
+        figures[f"{stem}_top_activating.png"] = plot_top_activating(
+            result.estimator, problem.X, image_shape=problem.atom_shape, latents=most_used, n=TOP_SAMPLES
+        )
+    return figures
 
 
 # ------------------------------------------------------------------------ run
