@@ -50,6 +50,8 @@ On your own data (see each command's --help):
 
 
 def _build_parser(method_names, code_threshold):
+    from skdict.cli._common import add_device_option
+
     parser = argparse.ArgumentParser(
         prog="python -m skdict",
         description=DESCRIPTION.format(methods=", ".join(method_names), threshold=code_threshold),
@@ -80,13 +82,7 @@ def _build_parser(method_names, code_threshold):
         default=",".join(method_names),
         help="comma-separated method names to fit, case-insensitive (default: all; listed above)",
     )
-    parser.add_argument(
-        "--device",
-        choices=("auto", "cpu", "cuda"),
-        default="auto",
-        help="where to train: 'cpu'; 'cuda' (needs CuPy and a GPU: pip install skdict[gpu]); "
-        "'auto' uses the GPU when CuPy can reach one, else the CPU (default: %(default)s)",
-    )
+    add_device_option(parser)
     return parser
 
 

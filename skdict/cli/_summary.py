@@ -124,7 +124,9 @@ def write_plots(model, source, frequencies, output_dir, *, image_shape=None):
 
     figures = {"feature_density.png": plot_feature_density(model, frequencies=frequencies)}
     if _has_history(model):
-        figures["training_curves.png"] = plot_training_curves(model)
+        # per window of log_every steps against samples seen: a one-epoch run over a large file is one epoch point
+        windows = len(getattr(model, "step_history_", {}).get("loss", ()))
+        figures["training_curves.png"] = plot_training_curves(model, history="step" if windows >= 2 else "epoch")
     if image_shape is not None:
         figures["atoms.png"] = plot_atoms(model, image_shape=image_shape, X=source)
     paths = []

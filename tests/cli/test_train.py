@@ -279,3 +279,26 @@ def test_the_demo_help_names_the_subcommands(capsys):
         main(["--help"])
     text = capsys.readouterr().out
     assert "skdict train DATA" in text and "skdict evaluate MODEL DATA" in text
+
+
+@pytest.mark.usefixtures("no_plots")
+def test_evaluate_reads_a_gemma_scope_params_npz(tmp_path, npy):
+    out = tmp_path / "out"
+    tiny = [option for option in TINY if option not in ("--k", "2")]
+    assert main(["train", npy, "--model", "jumprelu", *tiny, "--alpha", "0.01", "-o", str(out)]) == 0
+    model = load(out / "model")
+    # Gemma Scope's convention: a = x W_enc + b_enc (no centring), W_enc of shape (d_in, d_sae)
+    W_enc = model.encoder_.T
+    np.savez(tmp_path / "params.npz", W_enc=W_enc, W_dec=model.components_, b_dec=model.decoder_bias_,
+             b_enc=model.encoder_bias_ - model.decoder_bias_ @ W_enc, threshold=model.threshold_)
+    for name, path in (("native", out / "model"), ("gemma", tmp_path / "params.npz")):
+        assert main(["evaluate", str(path), npy, "--device", "cpu", "-o", str(tmp_path / name)]) == 0
+    native, gemma = (json.loads((tmp_path / name / "metrics.json").read_text()) for name in ("native", "gemma"))
+    np.testing.assert_allclose(gemma["explained_variance"], native["explained_variance"], rtol=1e-5)
+    np.testing.assert_allclose(gemma["l0"], native["l0"], atol=0.01)
+
+
+def test_evaluate_refuses_what_is_not_a_model(tmp_path, npy, capsys):
+    (tmp_path / "folder").mkdir()
+    assert main(["evaluate", str(tmp_path / "folder"), npy]) == 2
+    assert "is not a model skdict reads" in capsys.readouterr().err
