@@ -17,6 +17,7 @@ the arrays are read by safetensors and everything else by ``json``.
 from __future__ import annotations
 
 import json
+import math
 import os
 import pathlib
 
@@ -159,6 +160,29 @@ def _rebuild(spec, arrays, device, path):
     return model
 
 
+# ------------------------------------------------------------------ strict JSON
+def _strict(value):
+    """``value`` with non-finite floats tagged (``{"__float__": "nan"}``): standard JSON, readable by any tool."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return {"__float__": repr(value)}
+    if isinstance(value, list):
+        return [_strict(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _strict(item) for key, item in value.items()}
+    return value
+
+
+def _unstrict(value):
+    """The inverse of :func:`_strict`."""
+    if isinstance(value, list):
+        return [_unstrict(item) for item in value]
+    if isinstance(value, dict):
+        if value.keys() == {"__float__"}:
+            return float(value["__float__"])
+        return {key: _unstrict(item) for key, item in value.items()}
+    return value
+
+
 # ------------------------------------------------------------------ save
 def _check_target(path, overwrite):
     """Refuse a file, or a non-empty folder without ``overwrite``; create the folder."""
@@ -223,7 +247,7 @@ def save(estimator, path, *, overwrite=False, optimizer_state=True):
         "arrays": {name: {"shape": list(value.shape), "dtype": str(value.dtype)} for name, value in arrays.items()},
         "arrays_bytes": len(payload),
     }
-    text = json.dumps(config, indent=1, sort_keys=True).encode()
+    text = json.dumps(_strict(config), indent=1, sort_keys=True, allow_nan=False).encode()
     path = os.fspath(path)
     _check_target(path, overwrite)
     atomic_write(os.path.join(path, ARRAYS_FILE), lambda handle: handle.write(payload))
@@ -236,7 +260,7 @@ def _read_config(path):
     config_path = os.path.join(path, CONFIG_FILE)
     try:
         with open(config_path, encoding="utf-8") as handle:
-            config = json.load(handle)
+            config = _unstrict(json.load(handle))
     except FileNotFoundError as exc:
         raise FileNotFoundError(
             f"{config_path} does not exist: {path} is not a folder written by skdict.io.save "
