@@ -42,7 +42,7 @@ def data_source(X):
 
 
 def code_blocks(estimator, X, *, batch_size=None):
-    """Yield ``(first_row, codes)`` over ``X`` in order, one block of rows at a time.
+    """Yield ``(first_row, block, codes)`` over ``X`` in order, one block of rows at a time.
 
     Parameters
     ----------
@@ -260,4 +260,6 @@ def top_activating(estimator, X, n=10, *, latents=None, batch_size=None, return_
             wanted = xp.asarray(wanted if wanted is not None else _check_latents(latents, codes.shape[1]))
             running = _RunningTop(xp, wanted, n, codes.dtype, block.shape[1] if return_samples else None)
         running.update(first_row, block, codes)
+    if running is None:
+        raise ValueError("X yielded no rows: there are no samples to rank.")
     return running.table(like_cupy=is_cupy_array(X))

@@ -208,3 +208,8 @@ def test_return_samples_keeps_the_listed_rows_in_the_same_pass(X):
         np.testing.assert_array_equal(result.samples[filled], X[expected.indices[filled]])
         assert np.isnan(result.samples[~filled]).all()
     assert "samples" not in expected
+
+
+def test_a_stream_of_empty_chunks_is_refused(X):
+    with pytest.raises(ValueError, match="no rows"):
+        top_activating(QuantizedCodes(), iter([X[:0], X[:0]]))
