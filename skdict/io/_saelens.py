@@ -30,7 +30,6 @@ that codes and reconstructions agree (the table of :doc:`/user_guide/interop`):
 from __future__ import annotations
 
 import json
-import os
 import warnings
 from pathlib import Path
 
@@ -217,19 +216,19 @@ def _metadata(details, cfg_overrides):
 
 
 def _write_folder(folder, cfg, tensors, *, overwrite):
-    """Write ``cfg.json`` and the safetensors file into ``folder``, each through a temporary file and ``os.replace``."""
-    from safetensors.numpy import save_file
+    """Write the safetensors file, then ``cfg.json``, into ``folder``, each all at once (temporary file, fsync, rename)."""
+    from safetensors.numpy import save as safetensors_bytes
+
+    from skdict.sae._checkpoint import atomic_write
 
     folder.mkdir(parents=True, exist_ok=True)
-    targets = (folder / CFG_FILENAME, folder / WEIGHTS_FILENAME)
+    targets = (folder / WEIGHTS_FILENAME, folder / CFG_FILENAME)
     existing = [str(t) for t in targets if t.exists()]
     if existing and not overwrite:
         raise FileExistsError(f"{existing[0]} exists: pass overwrite=True to replace it, or choose another folder.")
-    cfg_tmp, weights_tmp = (t.with_name(t.name + ".tmp") for t in targets)
-    save_file(tensors, str(weights_tmp))
-    cfg_tmp.write_text(json.dumps(cfg, indent=2) + "\n")
-    os.replace(weights_tmp, targets[1])
-    os.replace(cfg_tmp, targets[0])
+    payload = safetensors_bytes(tensors)
+    atomic_write(str(targets[0]), lambda handle: handle.write(payload))
+    atomic_write(str(targets[1]), lambda handle: handle.write((json.dumps(cfg, indent=2) + "\n").encode()))
     return folder
 
 

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 
-from skdict import BatchTopKSAE, JumpReLUSAE, MPSAE, ReLUSAE, TopKSAE
+from skdict import AnchoredSAE, BatchTopKSAE, JumpReLUSAE, MPSAE, ReLUSAE, TopKSAE
 from skdict.io._saelens import export_saelens, from_saelens, load_saelens, read_saelens
 
 FIXTURES = Path(__file__).parent / "fixtures" / "saelens"
@@ -377,6 +377,16 @@ def test_nothing_is_overwritten_without_overwrite(tmp_path):
     assert (tmp_path / "sae_weights.safetensors").read_bytes() == before
     export_saelens(other, tmp_path, overwrite=True)
     assert load_saelens(tmp_path).k == 5
+
+
+def test_anchored_sae_is_written_as_its_fitted_estimator(tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        inner = TopKSAE(24, k=3, max_steps=15, batch_size=64, random_state=0)
+        model = AnchoredSAE(inner, anchors=np.eye(8)[:2], anchor_weight=1.0).fit(X)
+    back = load_saelens(export_saelens(model, tmp_path))
+    assert type(back) is TopKSAE
+    np.testing.assert_array_equal(back.transform(X), model.transform(X))
 
 
 def test_batchtopk_without_threshold_is_refused(tmp_path):
