@@ -13,6 +13,7 @@ from skdict._array import get_namespace, to_numpy
 from skdict._validation import check_atoms, check_input, check_target, is_matrix_target
 from skdict.exceptions import TrainingDivergedError
 from skdict._guards import keeps_state_on_failure
+from skdict.sae._base import EncodeDecodeMixin
 from skdict.sae._data import is_target
 from skdict.sources import PairedSource, as_source, is_out_of_core
 
@@ -62,7 +63,7 @@ class AnchorPenalty:
         return value
 
 
-class AnchoredSAE(MetaEstimatorMixin, TransformerMixin, BaseEstimator):
+class AnchoredSAE(EncodeDecodeMixin, MetaEstimatorMixin, TransformerMixin, BaseEstimator):
     """Any skdict SAE whose first latents are pinned to known feature directions.
 
     Adds to the wrapped estimator's training loss the anchoring penalty

@@ -289,6 +289,10 @@ def test_parameter_codec_gives_back_any_plain_value(value):
     assert not arrays
 
 
-def test_encode_decode_aliases_exist_on_every_sae():
-    for name in SAE_CASES:
-        assert BaseSparseAutoencoder.encode is getattr(type(SAE_CASES[name][0]), "encode")
+def test_encode_decode_are_one_definition_on_every_sae_and_anchored():
+    for cls in [type(estimator) for estimator, _ in SAE_CASES.values()] + [AnchoredSAE]:
+        assert cls.encode is BaseSparseAutoencoder.encode and cls.decode is BaseSparseAutoencoder.decode
+    model = _quiet_fit(AnchoredSAE(TopKSAE(24, k=3, max_steps=3), anchors=X[:2]), X)
+    codes = model.transform(X)
+    np.testing.assert_array_equal(model.encode(X), codes)
+    np.testing.assert_array_equal(model.decode(codes), model.inverse_transform(codes))
