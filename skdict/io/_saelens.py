@@ -114,7 +114,8 @@ def export_saelens(estimator, path, *, overwrite=False, **cfg_overrides):
     dtype = cfg_overrides.pop("dtype", str(np.dtype(model.components_.dtype)))
     if dtype not in _DTYPES:
         raise ValueError(f"dtype={dtype!r}: SAELens files from skdict are written as one of {_DTYPES}.")
-    tensors = {name: np.ascontiguousarray(value, dtype=dtype) for name, value in _saelens_tensors(model, activation).items()}
+    tensors = _saelens_tensors(model, activation)
+    tensors = {name: np.ascontiguousarray(value, dtype=dtype) for name, value in tensors.items()}
     cfg = {
         "architecture": architecture,
         "d_in": int(model.n_features_in_),
@@ -179,7 +180,7 @@ def _saelens_architecture(model):
 
 
 def _saelens_tensors(model, activation):
-    """SAELens's weights of a skdict SAE (computed in float64; a transcoder's ``input_center_`` folded into ``b_enc``)."""
+    """SAELens's weights of a skdict SAE, in float64; a transcoder's ``input_center_`` folded into ``b_enc``."""
     encoder = to_numpy(model.encoder_).astype(np.float64)
     bias = to_numpy(model.encoder_bias_).astype(np.float64)
     if model.is_transcoder_:  # SAELens's transcoders never centre the input: (x - c) W^T + b = x W^T + (b - c W^T)
@@ -199,7 +200,7 @@ def _saelens_tensors(model, activation):
 
 
 def _metadata(details, cfg_overrides):
-    """cfg["metadata"]: the format version, who wrote it, the training ``details`` (BatchTopK's k), then the user's fields."""
+    """cfg["metadata"]: format version, writer, training ``details`` (BatchTopK's k), then the user's fields."""
     from skdict import __version__
 
     for name in cfg_overrides:
@@ -216,7 +217,7 @@ def _metadata(details, cfg_overrides):
 
 
 def _write_folder(folder, cfg, tensors, *, overwrite):
-    """Write the safetensors file, then ``cfg.json``, into ``folder``, each all at once (temporary file, fsync, rename)."""
+    """Write the safetensors file, then ``cfg.json``, into ``folder``, each all at once (temporary file, rename)."""
     from safetensors.numpy import save as safetensors_bytes
 
     from skdict.sae._checkpoint import atomic_write
@@ -277,7 +278,9 @@ def read_saelens(path):
         folder = folder.parent
     for name in (CFG_FILENAME, WEIGHTS_FILENAME):
         if not (folder / name).is_file():
-            raise FileNotFoundError(f"{folder / name} not found: a SAELens folder holds {CFG_FILENAME} and {WEIGHTS_FILENAME}.")
+            raise FileNotFoundError(
+                f"{folder / name} not found: a SAELens folder holds {CFG_FILENAME} and {WEIGHTS_FILENAME}."
+            )
     cfg = json.loads((folder / CFG_FILENAME).read_text())
     try:
         tensors = load_file(str(folder / WEIGHTS_FILENAME))
@@ -359,7 +362,7 @@ def _refuse(cfg, field, reason):
 
 
 def _checked_tensors(cfg, tensors, source):
-    """The tensors an architecture needs, with SAELens's names and expected shapes checked; ``log_threshold`` read as ``exp``."""
+    """The tensors an architecture needs, names and shapes checked; an older ``log_threshold`` is read as ``exp``."""
     tensors = dict(tensors)
     if "log_threshold" in tensors and "threshold" not in tensors:  # older JumpReLU training files
         tensors["threshold"] = np.exp(tensors.pop("log_threshold"))
@@ -376,7 +379,9 @@ def _checked_tensors(cfg, tensors, source):
         )
     for name, shape in expected.items():
         if name not in tensors:
-            raise ValueError(f"{source} tensor {name} is missing: architecture {cfg['architecture']!r} needs shape {shape}.")
+            raise ValueError(
+                f"{source} tensor {name} is missing: architecture {cfg['architecture']!r} needs shape {shape}."
+            )
         found = tuple(tensors[name].shape)
         if found != shape:
             raise ValueError(
@@ -388,7 +393,7 @@ def _checked_tensors(cfg, tensors, source):
 
 
 def _skdict_model(cfg, tensors):
-    """``(class, constructor parameters, arrays, fitted scalars)`` of the skdict SAE computing what ``cfg`` + ``tensors`` compute."""
+    """``(class, constructor parameters, arrays, fitted scalars)`` of the skdict SAE that computes the same."""
     from skdict.sae import BatchTopKSAE, JumpReLUSAE, ReLUSAE, TopKSAE
 
     kind = _TRANSCODERS.get(cfg["architecture"], cfg["architecture"])

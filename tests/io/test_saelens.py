@@ -407,6 +407,18 @@ def test_loads_to_the_gpu():
     np.testing.assert_allclose(model.transform(inputs), codes, rtol=TOL, atol=TOL)
 
 
+@pytest.mark.gpu
+def test_gpu_model_exports_and_round_trips(tmp_path):
+    import cupy
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = JumpReLUSAE(24, alpha=0.01, threshold_init=0.05, max_steps=15, random_state=0).fit(cupy.asarray(X))
+    back = load_saelens(export_saelens(model, tmp_path), device="cuda")
+    assert isinstance(back.components_, cupy.ndarray)
+    np.testing.assert_array_equal(cupy.asnumpy(back.transform(cupy.asarray(X))), cupy.asnumpy(model.transform(cupy.asarray(X))))
+
+
 # ------------------------------------------------------------- the real sae-lens (peer environment)
 @pytest.mark.parametrize("case", EXPORTABLE + [("topk-float64", TopKSAE(24, k=3), None, "topk")], ids=lambda c: c[0])
 def test_saelens_load_from_disk_gives_the_same_codes(case, tmp_path):
