@@ -302,3 +302,17 @@ def test_evaluate_refuses_what_is_not_a_model(tmp_path, npy, capsys):
     (tmp_path / "folder").mkdir()
     assert main(["evaluate", str(tmp_path / "folder"), npy]) == 2
     assert "is not a model skdict reads" in capsys.readouterr().err
+
+
+@pytest.mark.gpu
+@pytest.mark.usefixtures("no_plots")
+def test_train_and_evaluate_on_a_gpu(tmp_path, npy):
+    out = tmp_path / "out"
+    on_cpu = [option for option in TINY if option not in ("--device", "cpu")]
+    assert main(["train", npy, "--model", "topk", *on_cpu, "--device", "cuda", "-o", str(out)]) == 0
+    for device in ("cuda", "cpu"):
+        assert main(["evaluate", str(out / "model"), npy, "--device", device, "-o", str(tmp_path / device)]) == 0
+    on_gpu, on_host = (json.loads((tmp_path / device / "metrics.json").read_text()) for device in ("cuda", "cpu"))
+    trained = json.loads((out / "metrics.json").read_text())
+    np.testing.assert_allclose(on_gpu["explained_variance"], on_host["explained_variance"], rtol=1e-4)
+    assert trained["n_steps"] == 12 and "cuda" in trained["estimator"]
