@@ -153,9 +153,12 @@ def test_gets_back_get_params_with_tuples_paths_and_nested_estimators(tmp_path):
         AnchoredSAE(ReLUSAE(24, alpha=0.01, layer_sizes=(4, 4), max_steps=3, checkpoint_dir=tmp_path / "ckpt"), anchors=X[:2]),
         X,
     )
+    model.estimator_.feature_names_in_ = np.asarray([f"x{i}" for i in range(8)], dtype=object)  # as a DataFrame leaves
     loaded = skdict.io.load(skdict.io.save(model, tmp_path / "model"))
     assert_same(model.get_params(deep=True), loaded.get_params(deep=True))
     assert loaded.estimator_.layer_sizes == (4, 4)
+    assert_same(model.estimator_.feature_names_in_, loaded.estimator_.feature_names_in_)
+    assert list(loaded.get_feature_names_out()) == list(model.get_feature_names_out())
 
 
 def test_save_refuses_what_it_cannot_write(tmp_path):
