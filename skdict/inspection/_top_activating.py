@@ -129,64 +129,75 @@ def _rank_within_group(xp, sorted_keys):
 class _RunningTop:
     """The ``n`` best (latent position, row) entries per latent seen so far, updated block by block.
 
-    Entries are kept as 1-D arrays ``positions``, ``values``, ``rows`` (and the rows'
-    samples when asked), ordered by (position, value descending, row ascending): at most
-    ``n`` per latent, so memory is O(n_latents * n) whatever the number of rows read.
+    Entries are dicts of 1-D arrays ``positions``, ``values``, ``rows`` (and ``samples``,
+    the rows of ``X``, when asked). The kept ones are ordered by (position, value
+    descending, row ascending), at most ``n`` per latent. A block's entries enter only
+    above their latent's ``floor`` (its n-th kept value, once it has ``n``: a later row
+    with an equal value ranks after it) and wait in ``pending`` until there are as many
+    as kept entries; one merge then sorts them all. Memory is O(n_latents * n + block)
+    and each entry is sorted O(1) times on average, whatever the number of rows read.
     """
 
     def __init__(self, xp, wanted, n, dtype, n_features=None):
         self.xp, self.wanted, self.n = xp, wanted, n
         empty = xp.zeros(0, dtype=np.int64)
-        self.positions, self.values, self.rows = empty, xp.zeros(0, dtype=dtype), empty
-        self.samples = None if n_features is None else xp.zeros((0, n_features), dtype=dtype)
+        self.kept = {"positions": empty, "values": xp.zeros(0, dtype=dtype), "rows": empty}
+        if n_features is not None:
+            self.kept["samples"] = xp.zeros((0, n_features), dtype=dtype)
+        self.pending, self.n_pending = [], 0
+        self.floor = xp.full(wanted.shape[0], -np.inf, dtype=np.float64)
         self.n_firing = xp.zeros(wanted.shape[0], dtype=np.int64)
         self.n_samples = 0
 
     def update(self, first_row, block, codes):
-        """Merge the entries of one block of rows (``block``) and their ``codes`` into the kept ones.
+        """Add the entries of one block of rows (``block``, first row ``first_row``) and their ``codes``."""
+        xp = self.xp
+        every = self.wanted.shape[0] == codes.shape[1] and bool((self.wanted == xp.arange(codes.shape[1])).all())
+        selected = codes if every else codes[:, self.wanted]
+        self.n_firing += xp.count_nonzero(selected, axis=0)
+        self.n_samples += codes.shape[0]
+        rows, positions = xp.nonzero((selected != 0) & (selected > self.floor))
+        entries = {"positions": positions.astype(np.int64), "values": selected[rows, positions],
+                   "rows": rows.astype(np.int64) + first_row}
+        if "samples" in self.kept:
+            entries["samples"] = xp.asarray(block)[rows]
+        self.pending.append(entries)
+        self.n_pending += rows.shape[0]
+        if self.n_pending >= max(1, self.kept["rows"].shape[0]):
+            self._merge()
 
-        The kept rows all precede the block's, whose entries come row by row; so, after
-        concatenation, entries equal in position and value already stand in row order, and
+    def _merge(self):
+        """Sort the kept and pending entries together and keep the first ``n`` per latent.
+
+        Kept rows precede pending ones, which come block by block and row by row; so, once
+        concatenated, entries equal in position and value already stand in row order, and
         two stable sorts (by value, then by position) give the full order.
         """
         xp = self.xp
-        selected = codes[:, self.wanted]
-        fired = selected != 0
-        self.n_firing += fired.sum(axis=0)
-        self.n_samples += codes.shape[0]
-        block_rows, block_positions = xp.nonzero(fired)
-        positions = xp.concatenate([self.positions, block_positions.astype(np.int64)])
-        values = xp.concatenate([self.values, selected[block_rows, block_positions]])
-        rows = xp.concatenate([self.rows, block_rows.astype(np.int64) + first_row])
-        order = xp.argsort(-values, kind="stable")
-        order = order[xp.argsort(positions[order], kind="stable")]
-        order = order[_rank_within_group(xp, positions[order]) < self.n]
-        if self.samples is not None:
-            self.samples = self._kept_samples(order, xp.asarray(block), block_rows)
-        self.positions, self.values, self.rows = positions[order], values[order], rows[order]
-
-    def _kept_samples(self, order, block, block_rows):
-        """The samples of the entries ``order`` keeps: from the kept ones, or rows of ``block``."""
-        n_kept = self.positions.shape[0]
-        from_block = order >= n_kept
-        samples = self.xp.empty((order.shape[0], block.shape[1]), dtype=self.samples.dtype)
-        samples[~from_block] = self.samples[order[~from_block]]
-        samples[from_block] = block[block_rows[order[from_block] - n_kept]]
-        return samples
+        joined = {key: xp.concatenate([kept] + [entries[key] for entries in self.pending]) for key, kept in self.kept.items()}
+        order = xp.argsort(-joined["values"], kind="stable")
+        order = order[xp.argsort(joined["positions"][order], kind="stable")]
+        rank = _rank_within_group(xp, joined["positions"][order])
+        order, rank = order[rank < self.n], rank[rank < self.n]
+        self.kept = {key: array[order] for key, array in joined.items()}
+        self.pending, self.n_pending = [], 0
+        last = rank == self.n - 1
+        self.floor[self.kept["positions"][last]] = self.kept["values"][last]
 
     def table(self, *, like_cupy):
         """The :class:`TopActivating` tables, padded with -1 / NaN."""
-        xp, shape = self.xp, (self.wanted.shape[0], self.n)
-        rank = _rank_within_group(xp, self.positions)
+        self._merge()
+        xp, shape, kept = self.xp, (self.wanted.shape[0], self.n), self.kept
+        where = (kept["positions"], _rank_within_group(xp, kept["positions"]))
         out = {
             "indices": xp.full(shape, -1, dtype=np.int64),
-            "values": xp.full(shape, np.nan, dtype=self.values.dtype),
+            "values": xp.full(shape, np.nan, dtype=kept["values"].dtype),
         }
-        out["indices"][self.positions, rank] = self.rows
-        out["values"][self.positions, rank] = self.values
-        if self.samples is not None:
-            out["samples"] = xp.full(shape + self.samples.shape[1:], np.nan, dtype=self.samples.dtype)
-            out["samples"][self.positions, rank] = self.samples
+        out["indices"][where] = kept["rows"]
+        out["values"][where] = kept["values"]
+        if "samples" in kept:
+            out["samples"] = xp.full(shape + kept["samples"].shape[1:], np.nan, dtype=kept["samples"].dtype)
+            out["samples"][where] = kept["samples"]
         out.update(latents=self.wanted, n_firing=self.n_firing)
         if not like_cupy:
             out = {key: to_numpy(value) for key, value in out.items()}
@@ -258,7 +269,8 @@ def top_activating(estimator, X, n=10, *, latents=None, batch_size=None, return_
         if running is None:  # the first block sets the namespace and, without components_, the latents
             xp = get_namespace(codes)
             wanted = xp.asarray(wanted if wanted is not None else _check_latents(latents, codes.shape[1]))
-            running = _RunningTop(xp, wanted, n, codes.dtype, block.shape[1] if return_samples else None)
+            dtype = codes.dtype if codes.dtype.kind == "f" else np.float64  # NaN pads the values
+            running = _RunningTop(xp, wanted, n, dtype, block.shape[1] if return_samples else None)
         running.update(first_row, block, codes)
     if running is None:
         raise ValueError("X yielded no rows: there are no samples to rank.")
