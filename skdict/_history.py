@@ -39,7 +39,7 @@ KEY_LABELS = {
 }
 
 
-def new_history(*keys):
+def empty_history(*keys):
     """An empty ``history_`` with the given keys (core ones first, as listed)."""
     return {key: [] for key in keys}
 

@@ -17,6 +17,7 @@ from skdict._array import device_of, get_namespace, like_input, resolve_device, 
 from skdict._guards import warn_not_converged
 from skdict._validation import check_atoms, check_codes, check_input
 from skdict.ops.atoms import normalize_rows
+from skdict.ops.moments import RunningMoments
 
 #: Largest (rows x n_components) block of codes computed at once. A code step keeps a few arrays of
 #: this size (FISTA's iterates and correlations, Adam's moments, LISTA's layers), so its memory beyond
@@ -170,3 +171,10 @@ class BaseDictionaryLearner(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
+
+
+def total_variance(X):
+    """:math:`\\sum_n \\lVert x_n - \\bar x\\rVert^2` of the rows of ``X``, accumulated in float64 (the EV denominator)."""
+    moments = RunningMoments()
+    moments.update(X)
+    return moments.total_variance

@@ -12,9 +12,10 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from skdict._array import DEVICES, get_namespace, to_numpy
 from skdict._guards import keeps_state_on_failure, warn_not_converged
+from skdict._history import CORE_KEYS, append_record, call_callback, empty_history
 from skdict._progress import EpochProgress
 from skdict.coding._encode import _scale_back, _unit_scale_exponents
-from skdict.dictionary._base import BaseDictionaryLearner, encode_in_blocks
+from skdict.dictionary._base import BaseDictionaryLearner, encode_in_blocks, total_variance
 from skdict.ops.fista import lasso_objective, lipschitz_constant
 from skdict.ops.lstsq_dictionary import code_statistics, least_squares_dictionary
 from skdict.ops.working_set import working_set_fista
@@ -72,18 +73,47 @@ def auto_code_max_iter(n_components):
 
 @dataclass
 class CodeStep:
-    """What one code step measured, summed over its rows (from each row's duality-gap certificate)."""
+    r"""What one code step (or epoch of steps) measured, summed over its rows.
+
+    The sums behind a ``history_`` record (:mod:`skdict._history`): the objective, the squared
+    reconstruction error :math:`\sum_n \lVert x_n - z_n D\rVert^2`, the nonzero codes, and which
+    latents fired; plus the rows whose duality-gap certificate failed.
+    """
 
     n_samples: int = 0
     objective: float = 0.0  # sum of the per-sample objectives
     n_nonzero: int = 0
     n_uncertified: int = 0  # rows whose relative duality gap is above code_tol (they ran out of code_max_iter)
+    squared_error: float = 0.0  # sum over rows of ||x - zD||^2
+    fired: object = None  # (n_components,) bool array: nonzero on some row; None when not tracked
+
+    @classmethod
+    def of_codes(cls, X, codes, D, *, objective, n_uncertified=0):
+        """The sums of one block: rows ``X``, their ``codes`` on atoms ``D``, and their summed ``objective``."""
+        xp = get_namespace(X, codes, D)
+        residual = X - codes @ D
+        return cls(X.shape[0], objective, int(xp.count_nonzero(codes)), n_uncertified,
+                   float(xp.sum(residual * residual)), xp.any(codes != 0, axis=0))
 
     def add(self, other):
         self.n_samples += other.n_samples
         self.objective += other.objective
         self.n_nonzero += other.n_nonzero
         self.n_uncertified += other.n_uncertified
+        self.squared_error += other.squared_error
+        if other.fired is not None:
+            self.fired = other.fired if self.fired is None else self.fired | other.fired
+
+    def reconstruction_record(self, variance):
+        """``explained_variance`` (against the rows' total ``variance``), ``l0`` and, when tracked, ``dead_fraction``."""
+        record = {
+            "explained_variance": 1.0 - self.squared_error / variance if variance > 0 else math.nan,
+            "l0": self.n_nonzero / self.n_samples,
+        }
+        if self.fired is not None:
+            xp = get_namespace(self.fired)
+            record["dead_fraction"] = 1.0 - int(xp.count_nonzero(self.fired)) / self.fired.shape[0]
+        return record
 
 
 def _row_norms(D):
@@ -172,6 +202,11 @@ class FISTADictionaryLearning(BaseDictionaryLearner):
         Show the objective per alternation/epoch.
     device : {"auto", "cpu", "cuda"}, default="auto"
         Where to train; ``"auto"`` follows ``X``.
+    callback : callable or None, default=None
+        Called after every alternation (batch mode), epoch (minibatch mode) or ``partial_fit`` call
+        as ``callback(estimator, record)``: ``record`` is the dict just appended to ``history_``
+        plus ``"epoch"`` (1-based). Returning ``True`` ends ``fit`` there, with no
+        ConvergenceWarning for the ``max_iter`` left (see :mod:`skdict._history`).
 
     Attributes
     ----------
@@ -182,10 +217,13 @@ class FISTADictionaryLearning(BaseDictionaryLearner):
     n_steps_ : int
         Dictionary updates made (alternations or minibatch steps).
     history_ : dict of lists
-        Per alternation/epoch: ``"objective"`` (mean per-sample objective at the
-        code step), ``"l0"`` (mean nonzero codes per sample, at the code step: the
-        dictionary update that follows changes the codes a later ``transform``
-        gives), ``"n_resampled"``.
+        Per alternation/epoch (:mod:`skdict._history`), all measured at the code step, on the
+        atoms the codes were solved for (the dictionary update that follows changes the codes a
+        later ``transform`` gives): ``"loss"`` (mean per-sample objective), ``"explained_variance"``
+        of :math:`ZD` against the rows coded, ``"l0"`` (mean nonzero codes per sample),
+        ``"dead_fraction"`` (atoms with no nonzero code in the alternation/epoch, before
+        resampling); and ``"objective"`` (the same as ``"loss"``, kept for compatibility),
+        ``"n_resampled"``.
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Only when ``X`` has string feature names.
@@ -237,6 +275,7 @@ class FISTADictionaryLearning(BaseDictionaryLearner):
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "device": [StrOptions(set(DEVICES))],
+        "callback": [callable, None],
     }
 
     def __init__(
@@ -256,6 +295,7 @@ class FISTADictionaryLearning(BaseDictionaryLearner):
         random_state=None,
         verbose=0,
         device="auto",
+        callback=None,
     ):
         self.n_components = n_components
         self.alpha = alpha
@@ -271,6 +311,7 @@ class FISTADictionaryLearning(BaseDictionaryLearner):
         self.random_state = random_state
         self.verbose = verbose
         self.device = device
+        self.callback = callback
 
     # ------------------------------------------------------------- the steps
     def _code_max_iter(self, n_components):
@@ -315,7 +356,7 @@ class FISTADictionaryLearning(BaseDictionaryLearner):
                 init=None if init is None else init[rows], gram=G, lipschitz=L, return_info=True,
             )
             objective = float(xp.sum(lasso_objective(Xb, D, codes, alpha)))
-            step.add(CodeStep(Xb.shape[0], objective, int(xp.count_nonzero(codes)), info.n_unconverged))
+            step.add(CodeStep.of_codes(Xb, codes, D, objective=objective, n_uncertified=info.n_unconverged))
             return codes, info.n_unconverged
 
         with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported below, as one clear error
@@ -357,6 +398,7 @@ class FISTADictionaryLearning(BaseDictionaryLearner):
     def _fit_batch(self, X, progress):
         xp = get_namespace(X)
         D = self.components_
+        variance = total_variance(X)
         Z = xp.zeros((X.shape[0], D.shape[0]), dtype=X.dtype)
         previous = math.inf
         converged = False
@@ -371,8 +413,8 @@ class FISTADictionaryLearning(BaseDictionaryLearner):
                 n_resampled = self._resample(X, Z, D, xp.flatnonzero(dead))
             self.components_ = D
             self.n_steps_ += 1
-            objective = self._record(step, n_resampled, progress)
-            converged = abs(previous - objective) <= self.tol * abs(objective) and n_resampled == 0
+            objective, stop = self._record(step, n_resampled, variance, progress)
+            converged = stop or (abs(previous - objective) <= self.tol * abs(objective) and n_resampled == 0)
             previous = objective
             if converged:
                 break
@@ -433,34 +475,43 @@ class FISTADictionaryLearning(BaseDictionaryLearner):
     def _fit_minibatch(self, X, progress):
         xp = get_namespace(X)
         previous, converged = math.inf, False
+        variance = total_variance(X)
         for _ in range(self.max_iter):
             order = xp.asarray(self._rng.permutation(X.shape[0]))
             step, n_resampled = self._minibatch_steps(X, order, self.batch_size)
-            objective = self._record(step, n_resampled, progress)
-            converged = abs(previous - objective) <= self.tol * abs(objective) and n_resampled == 0
+            objective, stop = self._record(step, n_resampled, variance, progress)
+            converged = stop or (abs(previous - objective) <= self.tol * abs(objective) and n_resampled == 0)
             previous = objective
             if converged:
                 break
         return converged, step
 
     # --------------------------------------------------------------- public
-    def _record(self, step, n_resampled, progress):
-        """Append one alternation/epoch to ``history_``; returns its mean objective at the fit's (rescaled) scale.
+    def _record(self, step, n_resampled, variance, progress):
+        """Append one alternation/epoch to ``history_`` and call ``callback``.
 
-        ``history_`` gets it at ``X``'s own scale, :math:`4^{e}` times the rescaled one
-        (``e = _exponent``; it rounds to 0 or inf beyond the float range).
+        ``variance`` is the total variance of the rows the step coded (at the fit's scale).
+        The objective goes to ``history_`` (as ``loss`` and ``objective``) at ``X``'s own scale,
+        :math:`4^{e}` times the rescaled one (``e = _exponent``; 0 or inf beyond the float range).
+
+        Returns
+        -------
+        objective : float
+            The mean objective at the fit's (rescaled) scale.
+        stop : bool
+            Whether the callback asked the fit to stop.
         """
         objective = step.objective / step.n_samples
         try:
             unscaled = math.ldexp(objective, 2 * self._exponent)
         except OverflowError:
             unscaled = math.inf
-        stats = {"objective": unscaled, "l0": step.n_nonzero / step.n_samples, "n_resampled": n_resampled}
-        for key, value in stats.items():
-            self.history_[key].append(value)
+        stats = {"loss": unscaled, **step.reconstruction_record(variance), "objective": unscaled,
+                 "n_resampled": n_resampled}
+        record = append_record(self, stats)
         self.n_iter_ += 1
         progress.update(stats)
-        return objective
+        return objective, call_callback(self, record)
 
     def _warn_fit_budgets(self, converged, last_step, unit):
         """ConvergenceWarnings for a fit whose ``max_iter`` or last code step ran out of budget."""
@@ -484,7 +535,7 @@ class FISTADictionaryLearning(BaseDictionaryLearner):
         self._A = xp.zeros((n_components, n_components), dtype=X.dtype)
         self._B = xp.zeros((n_components, X.shape[1]), dtype=X.dtype)
         self._steps_unused = xp.zeros(n_components, dtype=xp.int64)
-        self.history_ = {"objective": [], "l0": [], "n_resampled": []}
+        self.history_ = empty_history(*CORE_KEYS, "objective", "n_resampled")
         self.n_iter_ = 0
         self.n_steps_ = 0
         return X
@@ -531,7 +582,7 @@ class FISTADictionaryLearning(BaseDictionaryLearner):
         else:
             X = self._rescaled(self._model_input(X))
         step, n_resampled = self._minibatch_steps(X, None, X.shape[0] if self.batch_size is None else self.batch_size)
-        self._record(step, n_resampled, EpochProgress(1, enabled=False, description=""))
+        self._record(step, n_resampled, total_variance(X), EpochProgress(1, enabled=False, description=""))
         self._warn_fit_budgets(True, step, "")
         return self
 

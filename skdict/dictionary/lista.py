@@ -11,10 +11,11 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from skdict._array import DEVICES, get_namespace
 from skdict._guards import DivergenceGuard, keeps_state_on_failure, warn_not_converged
+from skdict._history import CORE_KEYS, append_record, call_callback, empty_history
 from skdict._progress import EpochProgress
 from skdict._validation import check_atoms, check_params_read
-from skdict.dictionary._base import BaseDictionaryLearner, encode_in_blocks
-from skdict.dictionary.fista_dictionary import FISTADictionaryLearning, unit_scale_exponent
+from skdict.dictionary._base import BaseDictionaryLearner, encode_in_blocks, total_variance
+from skdict.dictionary.fista_dictionary import CodeStep, FISTADictionaryLearning, unit_scale_exponent
 from skdict.ops.adam import Adam
 from skdict.ops.fista import lipschitz_constant, soft_threshold
 
@@ -134,6 +135,10 @@ class LISTA(BaseDictionaryLearner):
         (see :ref:`reproducibility`).
     verbose : int, default=0
     device : {"auto", "cpu", "cuda"}, default="auto"
+    callback : callable or None, default=None
+        Called after every epoch as ``callback(estimator, record)``: ``record`` is the dict just
+        appended to ``history_`` plus ``"epoch"`` (1-based). Returning ``True`` ends ``fit`` there,
+        with no ConvergenceWarning for the ``max_iter`` left (see :mod:`skdict._history`).
 
     Attributes
     ----------
@@ -146,7 +151,11 @@ class LISTA(BaseDictionaryLearner):
     thresholds_ : array of shape (n_layers, n_components)
         :math:`\theta_l`.
     n_iter_ : int
-    history_ : dict with key ``"loss"`` per epoch
+    history_ : dict of lists
+        Per epoch (:mod:`skdict._history`), each minibatch measured at the weights before its
+        step: ``"loss"`` (the regression loss above, per sample), ``"explained_variance"`` of
+        :math:`z_L D` against ``X``, ``"l0"`` (nonzero codes per sample), ``"dead_fraction"``
+        (latents zero on every sample of the epoch).
     n_features_in_ : int
 
     Raises
@@ -181,6 +190,7 @@ class LISTA(BaseDictionaryLearner):
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "device": [StrOptions(set(DEVICES))],
+        "callback": [callable, None],
     }
 
     def __init__(
@@ -198,6 +208,7 @@ class LISTA(BaseDictionaryLearner):
         random_state=None,
         verbose=0,
         device="auto",
+        callback=None,
     ):
         self.n_components = n_components
         self.n_layers = n_layers
@@ -211,6 +222,7 @@ class LISTA(BaseDictionaryLearner):
         self.random_state = random_state
         self.verbose = verbose
         self.device = device
+        self.callback = callback
 
     def _resolve_n_components(self, n_features):
         if self.n_components is not None:
@@ -294,7 +306,7 @@ class LISTA(BaseDictionaryLearner):
         D = self._learn_dictionary(X)
         self._initialize(X, D)
         targets = self._target_codes(X, D)
-        self.history_ = {"loss": []}
+        self.history_ = empty_history(*CORE_KEYS)
         self.n_iter_ = 0
         with EpochProgress(self.max_iter, enabled=self.verbose > 0, description=type(self).__name__) as progress:
             converged = self._train(X, targets, rng, progress)
@@ -319,25 +331,28 @@ class LISTA(BaseDictionaryLearner):
             fix=f"Lower learning_rate (now {self.learning_rate:g}).",
         )
         previous, converged = math.inf, False
+        variance = total_variance(X)
         with np.errstate(over="ignore", invalid="ignore"):  # the guard reports a non-finite loss itself
             for epoch in range(1, self.max_iter + 1):
                 guard.checkpoint()
                 order = xp.asarray(rng.permutation(X.shape[0]))
-                loss_sum = 0.0
+                sums = CodeStep()  # of the epoch, each minibatch at the weights before its step
                 for start in range(0, X.shape[0], self.batch_size):
                     rows = order[start : start + self.batch_size]
-                    codes, pre, layer_codes = lista_forward(X[rows], params, positive=self.positive)
+                    Xb = X[rows]
+                    codes, pre, layer_codes = lista_forward(Xb, params, positive=self.positive)
                     error = codes - targets[rows]
                     batch_loss = 0.5 * float(xp.sum(error * error))
                     guard.check(batch_loss / rows.shape[0], f"epoch {epoch}, sample {start}")
-                    loss_sum += batch_loss
-                    grads = lista_backward(X[rows], params, pre, layer_codes, error / rows.shape[0], positive=self.positive)
+                    sums.add(CodeStep.of_codes(Xb, codes, self.components_, objective=batch_loss))
+                    grads = lista_backward(Xb, params, pre, layer_codes, error / rows.shape[0], positive=self.positive)
                     adam.step(params, grads, rates)
-                loss = loss_sum / X.shape[0]
-                self.history_["loss"].append(loss)
+                loss = sums.objective / X.shape[0]
+                stats = {"loss": loss, **sums.reconstruction_record(variance)}
+                record = append_record(self, stats)
                 self.n_iter_ += 1
-                progress.update({"loss": loss})
-                converged = abs(previous - loss) <= self.tol * abs(loss)
+                progress.update(stats)
+                converged = call_callback(self, record) or abs(previous - loss) <= self.tol * abs(loss)
                 if converged:
                     break
                 previous = loss

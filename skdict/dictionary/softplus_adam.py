@@ -12,11 +12,12 @@ import numpy as np
 
 from skdict._array import DEVICES, get_namespace
 from skdict._guards import DivergenceGuard, keeps_state_on_failure
+from skdict._history import append_record, call_callback, empty_history
 from skdict._progress import EpochProgress
 from skdict._validation import check_params_read
 from skdict.coding._encode import _scale_back
-from skdict.dictionary._base import BaseDictionaryLearner, encode_in_blocks
-from skdict.dictionary.fista_dictionary import scaled_penalty
+from skdict.dictionary._base import BaseDictionaryLearner, encode_in_blocks, total_variance
+from skdict.dictionary.fista_dictionary import CodeStep, scaled_penalty
 from skdict.exceptions import TrainingDivergedError
 from skdict.ops.adam import Adam
 from skdict.ops.atoms import normalize_rows, remove_parallel_component
@@ -67,12 +68,18 @@ def softplus_lasso_losses(X, Z, D, alpha):
     return 0.5 * xp.sum(residual * residual, axis=1) + alpha * xp.sum(Z, axis=1)
 
 
-def softplus_lasso_loss_and_grads(X, pre_codes, D, alpha, *, per_sample=False):
+def softplus_lasso_loss_and_grads(X, pre_codes, D, alpha, *, per_sample=False, sums=None):
     r"""Summed loss :math:`\sum_n \tfrac12\lVert x_n - z_n D\rVert^2 + \alpha \sum_j z_{nj}`, :math:`z = \operatorname{softplus}(\tilde z)`, and its gradients.
 
     With :math:`R = zD - X`: :math:`\partial/\partial z = R D^\top + \alpha`,
     :math:`\partial/\partial \tilde z = (R D^\top + \alpha) \odot \sigma(\tilde z)`,
     :math:`\partial/\partial D = z^\top R`. (The l1 norm is the plain sum as :math:`z > 0`.)
+
+    Parameters
+    ----------
+    sums : CodeStep or None
+        When given (with ``per_sample=False``), the loss, squared error and nonzero codes of
+        this evaluation are added to it (a ``history_`` record, :mod:`skdict._history`).
 
     Returns
     -------
@@ -87,7 +94,10 @@ def softplus_lasso_loss_and_grads(X, pre_codes, D, alpha, *, per_sample=False):
     if per_sample:
         loss = 0.5 * xp.sum(residual * residual, axis=1) + alpha * xp.sum(Z, axis=1)
     else:
-        loss = 0.5 * float(xp.sum(residual * residual)) + alpha * float(xp.sum(Z))
+        squared_error = float(xp.sum(residual * residual))
+        loss = 0.5 * squared_error + alpha * float(xp.sum(Z))
+        if sums is not None:
+            sums.add(CodeStep(X.shape[0], loss, int(xp.count_nonzero(Z)), squared_error=squared_error))
     grad_codes = residual @ D.T
     grad_codes += alpha
     grad_codes *= sigmoid(pre_codes)
@@ -153,12 +163,21 @@ class SoftplusAdamDictionaryLearning(BaseDictionaryLearner):
         count and backend (see :ref:`reproducibility`).
     verbose : int, default=0
     device : {"auto", "cpu", "cuda"}, default="auto"
+    callback : callable or None, default=None
+        Called after every Adam step as ``callback(estimator, record)``: ``record`` is the dict
+        just appended to ``history_`` plus ``"epoch"`` (the step, 1-based). Returning ``True``
+        ends ``fit`` there, with no ConvergenceWarning (see :mod:`skdict._history`).
 
     Attributes
     ----------
     components_ : array of shape (n_components, n_features)
     n_iter_ : int
-    history_ : dict with key ``"loss"`` (mean per-sample loss per step)
+    history_ : dict of lists
+        Per Adam step (one full-batch step is an epoch, :mod:`skdict._history`), at the
+        parameters before the step: ``"loss"`` (mean per-sample loss), ``"explained_variance"``
+        of :math:`ZD` against ``X``, ``"l0"`` (nonzero codes per sample: softplus codes are
+        never exactly zero, so it is ``n_components`` unless codes underflow). No
+        ``"dead_fraction"``: a softplus code cannot die.
     n_features_in_ : int
 
     Raises
@@ -191,6 +210,7 @@ class SoftplusAdamDictionaryLearning(BaseDictionaryLearner):
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "device": [StrOptions(set(DEVICES))],
+        "callback": [callable, None],
     }
 
     def __init__(
@@ -206,6 +226,7 @@ class SoftplusAdamDictionaryLearning(BaseDictionaryLearner):
         random_state=None,
         verbose=0,
         device="auto",
+        callback=None,
     ):
         self.n_components = n_components
         self.alpha = alpha
@@ -217,6 +238,7 @@ class SoftplusAdamDictionaryLearning(BaseDictionaryLearner):
         self.random_state = random_state
         self.verbose = verbose
         self.device = device
+        self.callback = callback
 
     def _fit_steps(self, X, params, progress):
         """Full-batch Adam on the pre-codes and atoms of the rescaled ``X``, guarded; returns (steps run, whether ``tol`` was met).
@@ -234,19 +256,21 @@ class SoftplusAdamDictionaryLearning(BaseDictionaryLearner):
             params, reference_loss=0.5 * float(xp.sum(X * X)) / X.shape[0], estimator=self,
             fix=f"Lower learning_rate (now {self.learning_rate:g}).",
         )
-        previous = math.inf
+        previous, variance = math.inf, total_variance(X)
         for step in range(self.max_iter):
             if step % CHECKPOINT_EVERY == 0:
                 guard.checkpoint()
-            loss, grad_codes, grad_D = softplus_lasso_loss_and_grads(X, params["pre_codes"], params["D"], alpha)
+            sums = CodeStep()
+            loss, grad_codes, grad_D = softplus_lasso_loss_and_grads(X, params["pre_codes"], params["D"], alpha, sums=sums)
             mean_loss = loss / X.shape[0]
             guard.check(mean_loss, f"step {step + 1}")
             grads = {"pre_codes": grad_codes, "D": remove_parallel_component(grad_D / X.shape[0], params["D"])}
             adam.step(params, grads, rates)
             normalize_rows(params["D"], out=params["D"])
-            self.history_["loss"].append(self._unscaled_loss(mean_loss))
-            progress.update({"loss": self.history_["loss"][-1]})
-            if abs(previous - mean_loss) <= self.tol * abs(mean_loss):
+            stats = {"loss": self._unscaled_loss(mean_loss), **sums.reconstruction_record(variance)}
+            record = append_record(self, stats)
+            progress.update(stats)
+            if call_callback(self, record) or abs(previous - mean_loss) <= self.tol * abs(mean_loss):
                 return step + 1, True
             previous = mean_loss
         guard.checkpoint()
@@ -327,7 +351,7 @@ class SoftplusAdamDictionaryLearning(BaseDictionaryLearner):
         X = xp.ldexp(X, -self._exponent) if self._exponent else X
         D = self._initial_dictionary(X, self._resolve_n_components(X.shape[1]), rng)
         params = {"pre_codes": xp.full((X.shape[0], D.shape[0]), _INITIAL_PRE_CODE, dtype=X.dtype), "D": D}
-        self.history_ = {"loss": []}
+        self.history_ = empty_history("loss", "explained_variance", "l0")  # softplus codes never die: no dead_fraction
         try:
             with EpochProgress(self.max_iter, enabled=self.verbose > 0, description=type(self).__name__) as progress:
                 with np.errstate(over="ignore", invalid="ignore"):  # the guard reports a non-finite loss itself

@@ -103,6 +103,12 @@ TRAINING_PARAMETERS_DOC = """\
     verbose : int, default=0
         Print a progress bar (tqdm if installed) with loss, explained variance, L0 and dead fraction.
     random_state : int, RandomState or None, default=None
+    callback : callable or None, default=None
+        Called after every epoch as ``callback(estimator, record)``, ``record`` the dict just
+        appended to ``history_`` (``loss``, ``explained_variance``, ``l0``, ``dead_fraction``)
+        plus ``epoch`` (1-based since initialisation). Returning ``True`` ends the fit after that
+        epoch, as early stopping does (no ConvergenceWarning for the budget left). For monitoring,
+        logging, or stopping on a metric of one's own (see :mod:`skdict._history`).
 """
 
 
@@ -211,6 +217,7 @@ class BaseSparseAutoencoder(EncodeDecodeMixin, ClassNamePrefixFeaturesOutMixin, 
         "checkpoint_every": [Interval(Integral, 1, None, closed="left")],
         "verbose": ["verbose"],
         "random_state": ["random_state"],
+        "callback": [callable, None],
     }
 
     #: Trained parameters of the architecture (a tied MPSAE has no encoder).
@@ -223,9 +230,6 @@ class BaseSparseAutoencoder(EncodeDecodeMixin, ClassNamePrefixFeaturesOutMixin, 
     #: :class:`~skdict.AnchoredSAE`): an object with ``initialize(model)`` and
     #: ``add_to(params, grads) -> value``; set on a private clone, never by users.
     _regularizer = None
-    #: Called as ``callback(model)`` after every epoch (e.g. by
-    #: :func:`skdict.inspection.track_learning_dynamics`); set on a private clone.
-    _epoch_callback = None
     #: Which extra parameters live in pre-activation units (their Adam step is scaled by the data scale).
     _preactivation_unit_parameters: tuple = ("encoder_bias_",)
 
@@ -252,6 +256,7 @@ class BaseSparseAutoencoder(EncodeDecodeMixin, ClassNamePrefixFeaturesOutMixin, 
         checkpoint_every=1000,
         verbose=0,
         random_state=None,
+        callback=None,
     ):
         self.n_components = n_components
         self.learning_rate = learning_rate
@@ -273,6 +278,7 @@ class BaseSparseAutoencoder(EncodeDecodeMixin, ClassNamePrefixFeaturesOutMixin, 
         self.checkpoint_every = checkpoint_every
         self.verbose = verbose
         self.random_state = random_state
+        self.callback = callback
 
     # ------------------------------------------------------------------ hooks
     def _check_hyperparameters(self, n_components):

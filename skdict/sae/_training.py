@@ -17,6 +17,7 @@ import numpy as np
 
 from skdict._array import get_namespace
 from skdict._guards import DivergenceGuard, warn_not_converged
+from skdict._history import CORE_KEYS, append_record, call_callback
 from skdict._progress import StepProgress
 from skdict.exceptions import TrainingDivergedError
 from skdict.ops._threads import single_threaded_blas
@@ -27,7 +28,7 @@ from skdict.ops.schedule import learning_rate_factor
 from skdict.sae._checkpoint import TrainingCheckpoints
 from skdict.sae._step import l2_norm, sum_of_squares
 
-HISTORY_KEYS = ("loss", "explained_variance", "l0", "dead_fraction")
+HISTORY_KEYS = CORE_KEYS
 
 
 #: Steps between two checkpoints of the divergence guard inside an epoch (one is also taken at
@@ -346,6 +347,7 @@ class TrainingRun:
     n_samples: int = 0
     ended_by: str = None  # the budget that ran out ("max_steps=100"), "the stream" or None
     plateau: bool = False  # the windowed loss reached a plateau (with early_stopping=False too)
+    stopped_by_callback: bool = False  # the public callback returned True after an epoch
 
 
 def log_every_steps(model, n_rows, batch_size):
@@ -443,13 +445,14 @@ def run_epochs(model, data, *, budget, scheduled, early_stopping):
                     run.ended_by = budget.spent(epochs=0, steps=run.n_steps, samples=run.n_samples)
                     if run.ended_by is not None or schedule.finished(run.n_steps):
                         break
-            if epoch.rows:
-                _log_epoch(model, epoch, data)
+            if epoch.rows and _log_epoch(model, epoch, data):  # the public callback asked to stop
+                run.stopped_by_callback = True
+                break
             if not data.reiterable and run.ended_by is None and not schedule.finished(run.n_steps):
                 run.ended_by = "the one-pass stream"
         if window.rows:
             _log_window(model, window, run, progress, data)
-    run.stopped_early = schedule.cooling and early_stopping
+    run.stopped_early = (schedule.cooling and early_stopping) or run.stopped_by_callback
     run.plateau = plateau.reached
     if checkpoints is not None:
         checkpoints.finish(run.n_steps, run=run, schedule=schedule, plateau=plateau, window=window)
@@ -474,7 +477,9 @@ def _log_window(model, window, run, progress, data):
 
 
 def _log_epoch(model, epoch, data):
-    """Append an epoch's statistics to ``history_`` (explained variance against the epoch's target variance).
+    """Append an epoch's statistics to ``history_``, call the public ``callback``; returns whether it asked to stop.
+
+    Explained variance is against the epoch's target variance.
 
     The target variance is, in memory, the data's total variance (scaled to the epoch's rows when the
     budget ended it part-way); when streaming, that of the rows the epoch trained on (their moments
@@ -485,10 +490,7 @@ def _log_epoch(model, epoch, data):
         stats = epoch.stats(model, total if epoch.rows == data.n_rows else total * epoch.rows / data.n_rows)
     else:
         stats = epoch.stats(model, None)
-    for key in HISTORY_KEYS:
-        model.history_[key].append(stats[key])
-    if model._epoch_callback is not None:
-        model._epoch_callback(model)
+    return call_callback(model, append_record(model, stats))
 
 
 def new_history():
@@ -513,7 +515,7 @@ def warn_if_unfinished(model, run, *, stacklevel):
       useful solution, and it is the category scikit-learn users already watch
       and filter for fits that did not work out.
     """
-    if run.ended_by is not None and not run.plateau:
+    if run.ended_by is not None and not run.plateau and not run.stopped_by_callback:
         fix = (
             "pass more data, or call partial_fit on further chunks"
             if run.ended_by == "the one-pass stream"

@@ -176,6 +176,7 @@ class BatchTopKSAE(AuxKMixin, BaseSparseAutoencoder):
         checkpoint_every=1000,
         verbose=0,
         random_state=None,
+        callback=None,
     ):
         super().__init__(
             n_components,
@@ -198,6 +199,7 @@ class BatchTopKSAE(AuxKMixin, BaseSparseAutoencoder):
             checkpoint_every=checkpoint_every,
             verbose=verbose,
             random_state=random_state,
+            callback=callback,
         )
         self.k = k
         self.k_aux = k_aux

@@ -122,6 +122,7 @@ class JumpReLUSAE(BaseSparseAutoencoder):
         checkpoint_every=1000,
         verbose=0,
         random_state=None,
+        callback=None,
     ):
         super().__init__(
             n_components,
@@ -144,6 +145,7 @@ class JumpReLUSAE(BaseSparseAutoencoder):
             checkpoint_every=checkpoint_every,
             verbose=verbose,
             random_state=random_state,
+            callback=callback,
         )
         self.alpha = alpha
         self.bandwidth = bandwidth

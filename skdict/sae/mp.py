@@ -129,6 +129,7 @@ class MPSAE(BaseSparseAutoencoder):
         checkpoint_every=1000,
         verbose=0,
         random_state=None,
+        callback=None,
     ):
         super().__init__(
             n_components,
@@ -151,6 +152,7 @@ class MPSAE(BaseSparseAutoencoder):
             checkpoint_every=checkpoint_every,
             verbose=verbose,
             random_state=random_state,
+            callback=callback,
         )
         self.k = k
         self.selection = selection

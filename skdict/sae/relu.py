@@ -105,6 +105,7 @@ class ReLUSAE(BaseSparseAutoencoder):
         checkpoint_every=1000,
         verbose=0,
         random_state=None,
+        callback=None,
     ):
         super().__init__(
             n_components,
@@ -127,6 +128,7 @@ class ReLUSAE(BaseSparseAutoencoder):
             checkpoint_every=checkpoint_every,
             verbose=verbose,
             random_state=random_state,
+            callback=callback,
         )
         self.alpha = alpha
         self.layer_sizes = layer_sizes

@@ -103,6 +103,9 @@ class TripletFeatureLearner(BaseEstimator):
         Epochs of the low-rank solver, or CLARABEL's interior-point iterations.
     loss_curve_ : list of float
         Mean minibatch objective per epoch (low-rank solver; empty for the SDP).
+    history_ : dict of lists
+        ``{"loss": loss_curve_}``, the schema of every iterative skdict learner
+        (:mod:`skdict._history`); no reconstruction keys, as Φ is not a dictionary of codes.
     n_features_in_ : int
 
     Examples
@@ -220,6 +223,7 @@ class TripletFeatureLearner(BaseEstimator):
                 raise
             eigenvalues, eigenvectors = _eigen_from_factor(U)
         self._set_factor(eigenvalues, eigenvectors)
+        self.history_ = {"loss": list(self.loss_curve_)}  # the one history_ schema (skdict._history)
         return self
 
     def _set_factor(self, eigenvalues, eigenvectors):

@@ -140,4 +140,4 @@ def test_learning_dynamics_record_one_entry_per_epoch():
     assert len(dynamics.mean_max_cosine) == len(dynamics.gt_recovery) == model.n_iter_ == len(dynamics.loss)
     assert dynamics.mean_max_cosine[-1] == pytest.approx(mean_max_cosine(features, model.components_))
     assert dynamics.mean_max_cosine[-1] > dynamics.mean_max_cosine[0]
-    assert model._epoch_callback is None and sae._epoch_callback is None
+    assert model.callback is None and sae.callback is None

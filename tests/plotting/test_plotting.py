@@ -99,12 +99,13 @@ def test_feature_density_states_dead_latents():
 def test_training_curves_draw_every_estimator_that_records_a_key(sae, X):
     dl = _quiet_fit(FISTADictionaryLearning(n_components=10, alpha=0.1, max_iter=3, random_state=0), X)
     no_history = FISTADictionaryLearning()  # unfitted: no history_, drawn nowhere
-    fig = plot_training_curves({"sae": sae, "dl": dl, "none": no_history}, keys=("l0", "objective", "n_active"))
+    fig = plot_training_curves({"sae": sae, "dl": dl, "none": no_history}, keys=("loss", "objective", "n_active"))
     assert len(fig.axes) == 3
-    l0_ax, objective_ax, nobody_ax = fig.axes
-    assert [line.get_label() for line in l0_ax.get_lines()] == ["sae", "dl"]
-    np.testing.assert_array_equal(l0_ax.get_lines()[0].get_ydata(), sae.history_["l0"])
-    np.testing.assert_array_equal(l0_ax.get_lines()[0].get_xdata(), np.arange(1, len(sae.history_["l0"]) + 1))
+    loss_ax, objective_ax, nobody_ax = fig.axes
+    assert [line.get_label() for line in loss_ax.get_lines()] == ["sae", "dl"]  # one schema: both record "loss"
+    np.testing.assert_array_equal(loss_ax.get_lines()[0].get_ydata(), sae.history_["loss"])
+    np.testing.assert_array_equal(loss_ax.get_lines()[1].get_ydata(), dl.history_["loss"])
+    np.testing.assert_array_equal(loss_ax.get_lines()[0].get_xdata(), np.arange(1, len(sae.history_["loss"]) + 1))
     assert [line.get_label() for line in objective_ax.get_lines()] == ["dl"]
     assert not nobody_ax.get_lines() and "no estimator records" in nobody_ax.texts[0].get_text()
 

@@ -77,3 +77,48 @@ def test_history_is_the_metric_of_the_same_name(case, dtype):
     assert history["l0"] == l0(codes)
     assert history["dead_fraction"] == dead_fraction(codes)
     assert 0 < history["l0"] < 16 and history["explained_variance"] != 0  # not a vacuous comparison
+
+
+# ---------------------------------------------------------------- the other iterative families
+# The same law for the dictionary learners (skdict._history): each record describes the parameters
+# it was measured at. FISTA DL records its code step on the atoms before the update, so one
+# alternation from unit atoms D0 is the lasso codes of X on D0 (sparse_encode, the same solver);
+# LISTA and SoftplusAdam record at the weights before each step, which a learning rate of 1e-12
+# leaves where they were.
+
+
+def _dictionary_learner_cases(D0):
+    from skdict import LISTA, FISTADictionaryLearning, SoftplusAdamDictionaryLearning
+
+    return {
+        "FISTA-DL": FISTADictionaryLearning(16, alpha=0.3, max_iter=1, dict_init=D0, random_state=0),
+        "LISTA": LISTA(16, n_layers=3, dictionary=D0, alpha=0.3, learning_rate=1e-12, max_iter=1,
+                       batch_size=N_SAMPLES, random_state=0),
+        "SoftplusAdam": SoftplusAdamDictionaryLearning(16, alpha=0.3, learning_rate=1e-12, max_iter=1,
+                                                       transform_max_iter=1, dict_init=D0, random_state=0),
+    }
+
+
+@pytest.mark.parametrize("case", ["FISTA-DL", "LISTA", "SoftplusAdam"])
+def test_dictionary_learner_history_is_the_metric_of_the_same_name(case):
+    from skdict import sparse_encode
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(N_SAMPLES, N_FEATURES)) + np.arange(N_FEATURES)
+    D0 = rng.normal(size=(16, N_FEATURES))
+    D0 /= np.linalg.norm(D0, axis=1, keepdims=True)
+    est = _dictionary_learner_cases(D0)[case]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # one epoch on purpose
+        est.fit(X)
+        codes = sparse_encode(X, D0, alpha=0.3, tol=1e-4, max_iter=1000) if case == "FISTA-DL" else est.transform(X)
+    atoms = D0 if case == "FISTA-DL" else est.components_
+    history = {key: values[-1] for key, values in est.history_.items()}
+    assert history["explained_variance"] == pytest.approx(explained_variance(X, codes @ atoms), rel=1e-6)
+    assert history["l0"] == l0(codes)
+    if case != "SoftplusAdam":  # softplus codes never die: no dead_fraction
+        assert history["dead_fraction"] == dead_fraction(codes)
+    if case == "FISTA-DL":
+        objective = 0.5 * np.sum((X - codes @ D0) ** 2) / N_SAMPLES + 0.3 * np.abs(codes).sum() / N_SAMPLES
+        assert history["loss"] == history["objective"] == pytest.approx(objective, rel=1e-6)
+        assert 0 < history["dead_fraction"] < 1 or 0 < history["l0"] < 16  # not a vacuous comparison

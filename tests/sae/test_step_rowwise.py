@@ -120,7 +120,7 @@ def test_row_blocked_models_train_with_blas_pinned_and_restore_it(monkeypatch):
 
     seen = []
 
-    def callback(model):
+    def callback(model, record):
         seen.append((_threads.blas_pinned(), blas_counts()))
 
     X = np.random.default_rng(0).normal(size=(64, 6))
@@ -128,8 +128,7 @@ def test_row_blocked_models_train_with_blas_pinned_and_restore_it(monkeypatch):
         before = blas_counts()
         for cls, pinned in ((TopKSAE, True), (JumpReLUSAE, False)):
             seen.clear()
-            est = cls(n_components=16, max_iter=2, random_state=0)
-            est._epoch_callback = callback
+            est = cls(n_components=16, max_iter=2, random_state=0, callback=callback)
             est.fit(X)
             assert [flag for flag, _ in seen] == [pinned, pinned]
             if before:
