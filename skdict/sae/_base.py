@@ -116,7 +116,8 @@ TRAINING_PARAMETERS_DOC = """\
 TRAINING_ATTRIBUTES_DOC = """\
     history_ : dict of lists
         Per epoch: ``loss``, ``explained_variance``, ``l0``, ``dead_fraction`` (NaN until
-        ``dead_after`` samples were seen); the last epoch of a fit may be partial.
+        ``dead_after`` samples were seen); the last epoch of a fit may be partial. The schema
+        every iterative skdict learner shares (:mod:`skdict._history`).
     step_history_ : dict of lists
         Per window of ``log_every`` steps: ``step`` (of the call), ``samples`` (seen since
         initialisation) and the same four statistics over the window.

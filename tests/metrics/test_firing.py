@@ -69,3 +69,18 @@ def test_no_rows_is_an_error(fitted):
     model, _ = fitted
     with pytest.raises(ValueError, match="no (rows|chunk)"):
         firing_frequency(model, iter([]))
+
+
+@pytest.mark.gpu
+def test_gpu_model_and_cupy_input_count_as_on_the_cpu(fitted):
+    import cupy
+
+    model, X = fitted
+    gpu_model = TopKSAE(n_components=24, k=3, max_iter=2, early_stopping=False, random_state=0, device="cuda")
+    with pytest.warns(Warning):
+        gpu_model.fit(X)
+    expected = np.count_nonzero(cupy.asnumpy(gpu_model.transform(cupy.asarray(X))), axis=0) / X.shape[0]
+    for data in (X, cupy.asarray(X)):
+        result = firing_frequency(gpu_model, data, block_rows=64)
+        assert isinstance(result, np.ndarray)
+        np.testing.assert_array_equal(result, expected)
