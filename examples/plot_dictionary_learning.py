@@ -10,9 +10,7 @@ least-squares atoms) in batch and minibatch mode, and the gradient baseline
 true features that some learned atom matches with :math:`|\\cos| > 0.95`.
 """
 
-import matplotlib
-
-matplotlib.use("Agg")
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 
@@ -23,18 +21,20 @@ from skdict.metrics import gt_recovery
 X, features, _ = make_linear_representation_bench(3000, 96, 48, sparsity=0.98, max_coherence=0.2, random_state=0)
 
 # %%
-# Record the recovery after every alternation (batch) or epoch (minibatch).
+# Record the recovery after every alternation (batch) or epoch (minibatch): the public
+# ``callback(estimator, record)`` runs after each one, with the dictionary just updated
+# (``record`` is the entry just added to ``history_``; returning True would stop the fit).
 curves = {}
 for name, batch_size in [("FISTA DL, batch", None), ("FISTA DL, minibatch 500", 500)]:
     recovery = []
 
-    class Recorded(FISTADictionaryLearning):
-        def _record(self, *args):
-            recorded = super()._record(*args)  # what the fit reads back (the step's objective)
-            recovery.append(gt_recovery(features, self.components_))
-            return recorded
+    def follow_recovery(model, record, recovery=recovery):
+        recovery.append(gt_recovery(features, model.components_))
 
-    Recorded(96, alpha=0.3, positive_code=True, batch_size=batch_size, max_iter=20, random_state=0).fit(X)
+    FISTADictionaryLearning(
+        96, alpha=0.3, positive_code=True, batch_size=batch_size, max_iter=20, random_state=0,
+        callback=follow_recovery,
+    ).fit(X)
     curves[name] = recovery
 
 baseline = SoftplusAdamDictionaryLearning(96, alpha=0.05, max_iter=600, random_state=0).fit(X)
@@ -51,4 +51,5 @@ ax.set_ylabel("GT recovery (|cos| > 0.95)")
 ax.set_ylim(0, 1.02)
 ax.legend()
 fig.tight_layout()
-plt.show()
+fig.savefig("plot_dictionary_learning.png")  # run on its own, the example leaves its figure here
+print("figure saved to", Path("plot_dictionary_learning.png").resolve())

@@ -16,9 +16,7 @@ minute:
    oracle) is the ceiling.
 """
 
-import matplotlib
-
-matplotlib.use("Agg")
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -96,4 +94,5 @@ right.set_ylabel("MCC")
 right.legend(fontsize="small")
 right.set_title("compositional OOD split")
 fig.tight_layout()
-plt.show()
+fig.savefig("plot_identifiability.png")  # run on its own, the example leaves its figure here
+print("figure saved to", Path("plot_identifiability.png").resolve())

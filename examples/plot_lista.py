@@ -8,9 +8,7 @@ We compare, on held-out samples, the code error of ISTA and of LISTA with the
 same number of layers.
 """
 
-import matplotlib
-
-matplotlib.use("Agg")
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -43,4 +41,5 @@ ax.set_xlabel("layers (iterations)")
 ax.set_ylabel("mean squared error to the lasso code")
 ax.legend()
 fig.tight_layout()
-plt.show()
+fig.savefig("plot_lista.png")  # run on its own, the example leaves its figure here
+print("figure saved to", Path("plot_lista.png").resolve())

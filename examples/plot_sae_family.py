@@ -13,9 +13,7 @@ set it indirectly through the penalty weight ``alpha``, so their L0 is measured
 on the codes.
 """
 
-import matplotlib
-
-matplotlib.use("Agg")  # headless: the gallery (or a terminal) only needs the image
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -23,6 +21,7 @@ from sklearn.datasets import load_digits
 
 from skdict import BatchTopKSAE, JumpReLUSAE, ReLUSAE, TopKSAE
 from skdict.metrics import l0
+from skdict.plotting import plot_atoms, plot_training_curves
 
 X = (load_digits().data / 16.0).astype(np.float32)  # 1797 images, pixels in [0, 1]
 
@@ -59,4 +58,22 @@ ax.set_ylabel("explained variance")
 ax.set_title("SAEs on digits (256 latents)")
 ax.grid(alpha=0.3)
 ax.legend()
-plt.show()
+fig.savefig("plot_sae_family.png")  # run on its own, the example leaves its figure here
+print("figure saved to", Path("plot_sae_family.png").resolve())
+
+# %%
+# How each method trained (the second setting of each sweep): every skdict learner keeps
+# ``history_`` in one schema (loss, explained variance, L0, dead fraction per epoch), so
+# :func:`skdict.plotting.plot_training_curves` draws them side by side.
+middle = {name: estimators[1] for name, estimators in sweeps.items()}
+curves = plot_training_curves(middle, fig=plt.figure(figsize=(11, 7), layout="constrained"))
+curves.savefig("plot_sae_family_curves.png")
+print("figure saved to", Path("plot_sae_family_curves.png").resolve())
+
+# %%
+# The atoms TopK learned at k=8, most frequent first, on one shared colour scale: each
+# subtitle gives the fraction of images on which the latent fires.
+atoms = plot_atoms(sweeps["TopKSAE"][1], image_shape=(8, 8), X=X, n_atoms=32,
+                   fig=plt.figure(figsize=(11, 7), layout="constrained"))
+atoms.savefig("plot_sae_family_atoms.png")
+print("figure saved to", Path("plot_sae_family_atoms.png").resolve())

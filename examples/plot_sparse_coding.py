@@ -15,9 +15,7 @@ find, both against how many atoms they use per sample (L0).
 * Thresholding soft-thresholds the correlations :math:`D x` at ``alpha``.
 """
 
-import matplotlib
-
-matplotlib.use("Agg")  # headless: the gallery (or a terminal) only needs the image
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -73,4 +71,5 @@ ax_error.set(xlabel="atoms per sample (L0)", ylabel="relative reconstruction err
 ax_found.set(xlabel="atoms per sample (L0)", ylabel="fraction of true features found")
 ax_error.legend()
 fig.tight_layout()
-plt.show()
+fig.savefig("plot_sparse_coding.png")  # run on its own, the example leaves its figure here
+print("figure saved to", Path("plot_sparse_coding.png").resolve())

@@ -14,9 +14,7 @@ ReLU-L1 SAE trained on the linear representation bench, this example
 * records the **learning dynamics** (M_IP with the true features per epoch).
 """
 
-import matplotlib
-
-matplotlib.use("Agg")
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -75,4 +73,5 @@ ax.set_xlabel("epoch")
 ax.set_ylim(0, 1.02)
 ax.legend(fontsize="small")
 fig.tight_layout()
-plt.show()
+fig.savefig("plot_surgeries.png")  # run on its own, the example leaves its figure here
+print("figure saved to", Path("plot_surgeries.png").resolve())

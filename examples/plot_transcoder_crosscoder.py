@@ -17,9 +17,7 @@ share their features.
   family weights each code by its atom's summed per-layer norms.
 """
 
-import matplotlib
-
-matplotlib.use("Agg")
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -58,4 +56,5 @@ ax.set_xlabel("decoder norm in layer X")
 ax.set_ylabel("decoder norm in layer Y")
 ax.set_title("crosscoder latents: shared features write to both layers")
 fig.tight_layout()
-plt.show()
+fig.savefig("plot_transcoder_crosscoder.png")  # run on its own, the example leaves its figure here
+print("figure saved to", Path("plot_transcoder_crosscoder.png").resolve())
