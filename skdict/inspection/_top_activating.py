@@ -2,8 +2,8 @@
 
 :func:`top_activating` reads ``X`` once, block by block, through the data-source layer
 (:func:`skdict.sources.as_source`), so an activation file far larger than memory is
-handled like an array; :func:`code_blocks` is that pass (codes of one block at a
-time, for any estimator with ``transform``) and can serve other streamed statistics.
+handled like an array; the pass is ``skdict.metrics._code_blocks.code_blocks`` (codes of one
+block at a time, for any estimator with ``transform``), which the firing frequency uses too.
 """
 
 from __future__ import annotations
@@ -11,72 +11,10 @@ from __future__ import annotations
 from numbers import Integral
 
 import numpy as np
-from sklearn.base import BaseEstimator
 from sklearn.utils import Bunch
-from sklearn.utils.validation import check_is_fitted
 
 from skdict._array import get_namespace, is_cupy_array, to_numpy
-from skdict.sources import as_source, is_foreign_dlpack, is_out_of_core, prefetched
-
-#: Code entries (rows x latents) of one block: the default block is about this many.
-BLOCK_ENTRIES = 1 << 22
-
-
-def _n_latents(estimator):
-    """The estimator's number of latents when it can be read before any transform (``components_``), else ``None``."""
-    components = getattr(estimator, "components_", None)
-    return None if components is None else int(components.shape[0])
-
-
-def _check_fitted(estimator):
-    """scikit-learn's fitted check for its estimators; any other object with ``transform`` is taken as fitted."""
-    if isinstance(estimator, BaseEstimator):
-        check_is_fitted(estimator)
-
-
-def data_source(X):
-    """The :class:`~skdict.sources.DataSource` reading ``X``; nested lists are read as one array (scikit-learn's rule)."""
-    if not is_out_of_core(X) and not (isinstance(X, np.ndarray) or is_cupy_array(X) or is_foreign_dlpack(X)):
-        X = np.asarray(X)
-    return as_source(X)
-
-
-def code_blocks(estimator, X, *, batch_size=None):
-    """Yield ``(first_row, block, codes)`` over ``X`` in order, one block of rows at a time.
-
-    Parameters
-    ----------
-    estimator : fitted transformer
-        Anything with ``transform`` (an SAE or transcoder, :class:`~skdict.SparseCoder`,
-        a dictionary learner).
-    X : array of shape (n_samples, n_features), or out-of-core data
-        Whatever :func:`skdict.sources.as_source` reads: a NumPy/CuPy array or memmap, a ``.npy``
-        path, folder or glob of shards, an HDF5/Zarr dataset, a Dask array, an iterable of 2-D chunks.
-    batch_size : int, optional
-        Rows per block. Default: about :data:`BLOCK_ENTRIES` code entries per block.
-        A stream's chunks longer than that are cut to it.
-
-    Yields
-    ------
-    first_row : int
-        Index in ``X`` of the block's first row.
-    block : array of shape (n_rows_in_block, n_features)
-        The rows, as the source reads them (checked: finite, float32 or float64).
-    codes : array of shape (n_rows_in_block, n_latents)
-        Dense codes of the block (NumPy, or CuPy where the estimator returns CuPy).
-    """
-    _check_fitted(estimator)
-    source = data_source(X)
-    if batch_size is None:
-        batch_size = max(1, BLOCK_ENTRIES // max(_n_latents(estimator) or 1, source.n_features))
-    with prefetched(source.chunks(batch_size), depth=2) as chunks:
-        for first_row, chunk in chunks:
-            for start in range(0, chunk.shape[0], batch_size):
-                rows = chunk[start : start + batch_size]
-                codes = estimator.transform(rows)
-                if hasattr(codes, "toarray"):  # a SciPy or CuPy sparse matrix: dense for this block only
-                    codes = codes.toarray()
-                yield first_row + start, rows, codes
+from skdict.metrics._code_blocks import check_fitted, code_blocks, n_latents
 
 
 def _check_n(n):
@@ -261,8 +199,8 @@ def top_activating(estimator, X, n=10, *, latents=None, batch_size=None, return_
     """
     n = _check_n(n)
     _check_batch_size(batch_size)
-    _check_fitted(estimator)
-    known = _n_latents(estimator)
+    check_fitted(estimator)
+    known = n_latents(estimator)
     wanted = None if known is None else _check_latents(latents, known)
     running = None
     for first_row, block, codes in code_blocks(estimator, X, batch_size=batch_size):

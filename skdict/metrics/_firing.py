@@ -4,19 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from skdict._array import get_namespace, is_cupy_array, to_numpy
+from skdict._array import get_namespace, to_numpy
+from skdict.metrics._code_blocks import code_blocks
 from skdict.metrics._sparsity import _sparse_pattern
 from skdict.metrics._validation import _is_sparse
-from skdict.sources import as_source, is_foreign_dlpack, is_out_of_core
-
-#: Upper bound on the elements of one block of rows (or of its codes) held at once.
-_BLOCK_ELEMENTS = 1 << 24
-
-
-def _code_width(estimator):
-    """The number of latents, when the estimator says so before encoding (``components_``), else 0."""
-    components = getattr(estimator, "components_", None)
-    return 0 if components is None else int(components.shape[0])
 
 
 def _active_per_latent(codes):
@@ -47,7 +38,7 @@ def firing_frequency(estimator, X, *, block_rows=None):
         (a ``.npy`` path, folder or glob of shards, an ``h5py``/Zarr dataset, a Dask array, an
         iterable of 2-D chunks).
     block_rows : int or None, default=None
-        Rows encoded at once; ``None``: about :math:`2^{24}` elements of input or codes per block.
+        Rows encoded at once; ``None``: about ``skdict.metrics._code_blocks.BLOCK_ENTRIES`` code entries per block.
 
     Returns
     -------
@@ -60,14 +51,9 @@ def firing_frequency(estimator, X, *, block_rows=None):
     ValueError
         ``X`` has no rows, or a block holds NaN/inf (the message names the row).
     """
-    if not is_out_of_core(X) and not (isinstance(X, np.ndarray) or is_cupy_array(X) or is_foreign_dlpack(X)):
-        X = np.asarray(X)
-    source = as_source(X, name="X")
-    if block_rows is None:
-        block_rows = max(1, _BLOCK_ELEMENTS // max(source.n_features, _code_width(estimator), 1))
     counts, n_rows = None, 0
-    for _, block in source.chunks(int(block_rows)):
-        active = _active_per_latent(estimator.transform(block))
+    for _, block, codes in code_blocks(estimator, X, batch_size=block_rows, dense=False):
+        active = _active_per_latent(codes)
         counts = active if counts is None else counts + active
         n_rows += block.shape[0]
     if n_rows == 0:

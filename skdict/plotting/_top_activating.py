@@ -8,7 +8,7 @@ import numpy as np
 
 from skdict._array import to_numpy
 from skdict.inspection import top_activating
-from skdict.inspection._top_activating import data_source
+from skdict.metrics._code_blocks import data_source
 from skdict.plotting._matplotlib import estimator_name, new_figure
 
 

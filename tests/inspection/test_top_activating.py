@@ -10,7 +10,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from skdict import SparseCoder, TopKSAE
 from skdict.inspection import top_activating
-from skdict.inspection._top_activating import code_blocks
+from skdict.metrics._code_blocks import code_blocks
 
 
 class QuantizedCodes:
