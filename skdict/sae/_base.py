@@ -47,6 +47,7 @@ from skdict.ops.moments import RunningMoments
 from skdict.sources import PairedSource, RowRangeSource, as_source, is_out_of_core, prefetched
 from skdict.sae._training import Budget, new_history, run_epochs, warn_if_unfinished
 from skdict.sae._checkpoint import resume_from_checkpoint
+from skdict.sae._parameters import DeclaredParameters, Parameter
 
 #: Data spreads (RMS) the engine trains at: the loss, a sum of squares, stays a normal float64 number.
 _TRAINABLE_SCALES = (2.0**-480, 2.0**480)
@@ -56,64 +57,112 @@ _MEDIAN_SAMPLE = 4096
 _TRANSFORM_BLOCK = 1 << 24
 
 
-#: The training parameters every SAE shares, documented once: a class decorated with
-#: :func:`with_training_parameters` has the line ``    {training_parameters}`` of its docstring replaced by it.
-TRAINING_PARAMETERS_DOC = """\
-    learning_rate : float, default=1e-3
-        Adam's step size :math:`\\eta`; biases move :math:`\\eta` times the data's RMS scale.
-    batch_size : int, default=256
-    max_iter : int or None, default=None
-        Epochs (passes over the data); ``None``: no limit in epochs. ``max_iter``, ``max_steps``
-        and ``max_samples`` are per ``fit`` call, and the learning-rate schedule's horizon is the
-        first of them reached.
-    max_steps : int or None, default=None
-        Optimizer steps (minibatches); ``None``: no limit in steps.
-    max_samples : int or None, default=None
-        Training samples (tokens) read, over as many epochs as that takes; ``None``: no limit.
-        Training ends at the first of ``max_iter``, ``max_steps``, ``max_samples`` reached.
-    early_stopping : bool, default=True
-        End training once the training loss, averaged over windows of ``log_every`` steps,
-        has not improved by a relative ``tol`` for ``n_iter_no_change`` windows: the learning
-        rate then decays to zero over ``decay_fraction`` of the run and training ends. With all
-        of ``max_iter``, ``max_steps``, ``max_samples`` left at ``None``, a fit runs until early
-        stopping, at most 20 000 steps.
-    tol : float, default=1e-4
-        Early stopping: relative improvement of the windowed loss counted as progress.
-    n_iter_no_change : int, default=5
-        Windows without progress before stopping.
-    log_every : int or None, default=None
-        Steps per window: one entry of ``step_history_``, one verbose log line, one early-stopping
-        check. ``None``: about one epoch of small data, ``ceil(min(n_samples, 32768) / batch_size)``.
-    warmup_fraction, decay_fraction : float, default=0.05, 0.2
-        Linear warmup over the first, and linear decay over the last, fraction of steps.
-    max_grad_norm : float or None, default=1.0
-        Clip the global gradient norm (``None``: no clipping).
-    dead_after : int, default=10_000
-        A latent that has not fired for this many training samples is dead.
-    device : {"auto", "cpu", "cuda"}, default="auto"
-        ``"auto"`` trains where the input lives; ``"cuda"`` moves NumPy input to the GPU.
-    warm_start : bool, default=False
-        Continue from the current parameters and optimizer state on ``fit``.
-    checkpoint_dir : str, path-like or None, default=None
-        Folder of the fit's checkpoints (parameters, optimizer state, RNG, data position), written
-        atomically every ``checkpoint_every`` steps; a fit that finds one there resumes from it.
-        ``None``: no checkpoints.
-    checkpoint_every : int, default=1000
-        Optimizer steps between two checkpoints (with ``checkpoint_dir``).
-    verbose : int, default=0
-        Print a progress bar (tqdm if installed) with loss, explained variance, L0 and dead fraction.
-    random_state : int, RandomState or None, default=None
-    callback : callable or None, default=None
-        Called after every epoch as ``callback(estimator, record)``, ``record`` the dict just
-        appended to ``history_`` (``loss``, ``explained_variance``, ``l0``, ``dead_fraction``)
-        plus ``epoch`` (1-based since initialisation). Returning ``True`` ends the fit after that
-        epoch, as early stopping does (no ConvergenceWarning for the budget left). For monitoring,
-        logging, or stopping on a metric of one's own (see :mod:`skdict._history`).
-"""
+#: The parameters every SAE shares, declared once (name, default, constraint, doc); each class's
+#: ``__init__``, ``_parameter_constraints`` and docstring entries are built from them
+#: (:mod:`skdict.sae._parameters`). ``n_components`` is the one positional parameter.
+SHARED_PARAMETERS = (
+    Parameter(
+        "n_components", None, [Interval(Integral, 1, None, closed="left"), None], "int or None",
+        "Number of latents :math:`m` (dictionary atoms); ``None`` means ``8 * n_features``.",
+        positional=True,
+    ),
+    Parameter(
+        "learning_rate", 1e-3, [Interval(Real, 0, None, closed="neither")], "float",
+        "Adam's step size :math:`\\eta`; biases move :math:`\\eta` times the data's RMS scale.",
+    ),
+    Parameter("batch_size", 256, [Interval(Integral, 1, None, closed="left")], "int", "Minibatch size :math:`B`."),
+    Parameter(
+        "max_iter", None, [Interval(Integral, 1, None, closed="left"), None], "int or None",
+        "Epochs (passes over the data); ``None``: no limit in epochs. ``max_iter``, ``max_steps`` and "
+        "``max_samples`` are per ``fit`` call, and the learning-rate schedule's horizon is the first of them reached.",
+    ),
+    Parameter(
+        "max_steps", None, [Interval(Integral, 1, None, closed="left"), None], "int or None",
+        "Optimizer steps (minibatches); ``None``: no limit in steps.",
+    ),
+    Parameter(
+        "max_samples", None, [Interval(Integral, 1, None, closed="left"), None], "int or None",
+        "Training samples (tokens) read, over as many epochs as that takes; ``None``: no limit. "
+        "Training ends at the first of ``max_iter``, ``max_steps``, ``max_samples`` reached.",
+    ),
+    Parameter(
+        "early_stopping", True, ["boolean"], "bool",
+        "End training once the training loss, averaged over windows of ``log_every`` steps, has not improved "
+        "by a relative ``tol`` for ``n_iter_no_change`` windows: the learning rate then decays to zero over "
+        "``decay_fraction`` of the run and training ends. With all of ``max_iter``, ``max_steps``, "
+        "``max_samples`` left at ``None``, a fit runs until early stopping, at most 20 000 steps.",
+    ),
+    Parameter(
+        "tol", 1e-4, [Interval(Real, 0, None, closed="left")], "float",
+        "Early stopping: relative improvement of the windowed loss counted as progress.",
+    ),
+    Parameter(
+        "n_iter_no_change", 5, [Interval(Integral, 1, None, closed="left")], "int",
+        "Windows without progress before stopping.",
+    ),
+    Parameter(
+        "log_every", None, [Interval(Integral, 1, None, closed="left"), None], "int or None",
+        "Steps per window: one entry of ``step_history_``, one verbose log line, one early-stopping check. "
+        "``None``: about one epoch of small data, ``ceil(min(n_samples, 32768) / batch_size)``.",
+    ),
+    Parameter(
+        "warmup_fraction", 0.05, [Interval(Real, 0, 1, closed="both")], "float",
+        "Fraction of the steps over which the learning rate rises linearly from 0.",
+    ),
+    Parameter(
+        "decay_fraction", 0.2, [Interval(Real, 0, 1, closed="both")], "float",
+        "Fraction of the steps, at the end, over which the learning rate decays linearly to 0.",
+    ),
+    Parameter(
+        "max_grad_norm", 1.0, [Interval(Real, 0, None, closed="neither"), None], "float or None",
+        "Clip the global gradient norm (``None``: no clipping).",
+    ),
+    Parameter(
+        "dead_after", 10_000, [Interval(Integral, 1, None, closed="left")], "int",
+        "A latent that has not fired for this many training samples is dead.", shown_default="10_000",
+    ),
+    Parameter(
+        "device", "auto", [StrOptions(set(DEVICES))], '{"auto", "cpu", "cuda"}',
+        '``"auto"`` trains where the input lives; ``"cuda"`` moves NumPy input to the GPU.',
+    ),
+    Parameter(
+        "warm_start", False, ["boolean"], "bool",
+        "Continue from the current parameters and optimizer state on ``fit``.",
+    ),
+    Parameter(
+        "checkpoint_dir", None, [str, os.PathLike, None], "str, path-like or None",
+        "Folder of the fit's checkpoints (parameters, optimizer state, RNG, data position), written atomically "
+        "every ``checkpoint_every`` steps; a fit that finds one there resumes from it. ``None``: no checkpoints.",
+    ),
+    Parameter(
+        "checkpoint_every", 1000, [Interval(Integral, 1, None, closed="left")], "int",
+        "Optimizer steps between two checkpoints (with ``checkpoint_dir``).",
+    ),
+    Parameter(
+        "verbose", 0, ["verbose"], "int",
+        "Print a progress bar (tqdm if installed) with loss, explained variance, L0 and dead fraction.",
+    ),
+    Parameter(
+        "random_state", None, ["random_state"], "int, RandomState or None",
+        "Seed of the initialisation and of the minibatch order (the same seed gives the same model on the same backend).",
+    ),
+    Parameter(
+        "callback", None, [callable, None], "callable or None",
+        "Called after every epoch as ``callback(estimator, record)``, ``record`` the dict just appended to "
+        "``history_`` (``loss``, ``explained_variance``, ``l0``, ``dead_fraction``) plus ``epoch`` (1-based "
+        "since initialisation). Returning ``True`` ends the fit after that epoch, as early stopping does (no "
+        "ConvergenceWarning for the budget left). For monitoring, logging, or stopping on a metric of one's "
+        "own (see :mod:`skdict._history`).",
+    ),
+)
 
 
 #: The fitted attributes of training every SAE shares, put where a docstring says ``{training_attributes}``.
 TRAINING_ATTRIBUTES_DOC = """\
+    is_transcoder_ : bool
+        Whether the model was fitted as a transcoder (``fit(X, Y)`` with a 2-D ``Y``).
+    n_targets_ : int
+        Width of the reconstruction target (``n_features_in_`` for an SAE).
     history_ : dict of lists
         Per epoch: ``loss``, ``explained_variance``, ``l0``, ``dead_fraction`` (NaN until
         ``dead_after`` samples were seen); the last epoch of a fit may be partial. The schema
@@ -127,25 +176,23 @@ TRAINING_ATTRIBUTES_DOC = """\
         Training samples read since initialisation.
     n_iter_ : int
         Epochs begun since initialisation (a warm-start ``fit`` and ``partial_fit`` add to it, as to ``history_``).
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Defined when ``X`` has string column names.
 """
 
-
-def with_training_parameters(cls):
-    """Class decorator: put the shared blocks where the docstring says ``{training_parameters}`` and ``{training_attributes}``.
-
-    :data:`TRAINING_PARAMETERS_DOC` and :data:`TRAINING_ATTRIBUTES_DOC`, each on a line of its own.
-
-    Raises
-    ------
-    ValueError
-        The docstring lacks one of the lines (the shared parameters or attributes would go undocumented).
-    """
-    for name, block in (("training_parameters", TRAINING_PARAMETERS_DOC), ("training_attributes", TRAINING_ATTRIBUTES_DOC)):
-        marker = "    {" + name + "}\n"
-        if cls.__doc__ is None or marker not in cls.__doc__:
-            raise ValueError(f"{cls.__name__}'s docstring has no '{{{name}}}' line for what every SAE shares.")
-        cls.__doc__ = cls.__doc__.replace(marker, block)
-    return cls
+#: The parameters of a linear encoder-decoder SAE, put where a docstring says ``{linear_attributes}``.
+LINEAR_ATTRIBUTES_DOC = """\
+    components_ : array of shape (n_components, n_targets)
+        Decoder atoms :math:`W_{dec}` as unit rows.
+    encoder_ : array of shape (n_components, n_features)
+        Encoder rows :math:`W_{enc}`.
+    encoder_bias_ : array of shape (n_components,)
+    decoder_bias_ : array of shape (n_targets,)
+        :math:`b_{dec}` (the pre-bias :math:`b_{pre}` of an SAE), initialised at the geometric median.
+    input_center_ : array of shape (n_features,) or None
+        Fixed centre subtracted from ``X`` by a transcoder (``None`` for an SAE).
+"""
 
 
 def _stack_rows(blocks):
@@ -191,35 +238,20 @@ class EncodeDecodeMixin:
         return self.inverse_transform(Z)
 
 
-class BaseSparseAutoencoder(EncodeDecodeMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class BaseSparseAutoencoder(
+    DeclaredParameters, EncodeDecodeMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
+):
     """Base class of the SAE family (not an estimator by itself).
 
-    Parameters common to all SAEs are documented on each concrete class.
+    Each concrete class's Parameters section lists these, after its own.
+
+    Parameters
+    ----------
+    {parameters}
     """
 
-    _parameter_constraints: dict = {
-        "n_components": [Interval(Integral, 1, None, closed="left"), None],
-        "learning_rate": [Interval(Real, 0, None, closed="neither")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "max_iter": [Interval(Integral, 1, None, closed="left"), None],
-        "max_steps": [Interval(Integral, 1, None, closed="left"), None],
-        "max_samples": [Interval(Integral, 1, None, closed="left"), None],
-        "early_stopping": ["boolean"],
-        "tol": [Interval(Real, 0, None, closed="left")],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
-        "log_every": [Interval(Integral, 1, None, closed="left"), None],
-        "warmup_fraction": [Interval(Real, 0, 1, closed="both")],
-        "decay_fraction": [Interval(Real, 0, 1, closed="both")],
-        "max_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
-        "dead_after": [Interval(Integral, 1, None, closed="left")],
-        "device": [StrOptions(set(DEVICES))],
-        "warm_start": ["boolean"],
-        "checkpoint_dir": [str, os.PathLike, None],
-        "checkpoint_every": [Interval(Integral, 1, None, closed="left")],
-        "verbose": ["verbose"],
-        "random_state": ["random_state"],
-        "callback": [callable, None],
-    }
+    _parameters = SHARED_PARAMETERS
+    _docstring_blocks = {"training_attributes": TRAINING_ATTRIBUTES_DOC, "linear_attributes": LINEAR_ATTRIBUTES_DOC}
 
     #: Trained parameters of the architecture (a tied MPSAE has no encoder).
     _parameter_names: tuple = ("encoder_", "encoder_bias_", "components_", "decoder_bias_")
@@ -233,53 +265,6 @@ class BaseSparseAutoencoder(EncodeDecodeMixin, ClassNamePrefixFeaturesOutMixin, 
     _regularizer = None
     #: Which extra parameters live in pre-activation units (their Adam step is scaled by the data scale).
     _preactivation_unit_parameters: tuple = ("encoder_bias_",)
-
-    def __init__(
-        self,
-        n_components=None,
-        *,
-        learning_rate=1e-3,
-        batch_size=256,
-        max_iter=None,
-        max_steps=None,
-        max_samples=None,
-        early_stopping=True,
-        tol=1e-4,
-        n_iter_no_change=5,
-        log_every=None,
-        warmup_fraction=0.05,
-        decay_fraction=0.2,
-        max_grad_norm=1.0,
-        dead_after=10_000,
-        device="auto",
-        warm_start=False,
-        checkpoint_dir=None,
-        checkpoint_every=1000,
-        verbose=0,
-        random_state=None,
-        callback=None,
-    ):
-        self.n_components = n_components
-        self.learning_rate = learning_rate
-        self.batch_size = batch_size
-        self.max_iter = max_iter
-        self.max_steps = max_steps
-        self.max_samples = max_samples
-        self.early_stopping = early_stopping
-        self.tol = tol
-        self.n_iter_no_change = n_iter_no_change
-        self.log_every = log_every
-        self.warmup_fraction = warmup_fraction
-        self.decay_fraction = decay_fraction
-        self.max_grad_norm = max_grad_norm
-        self.dead_after = dead_after
-        self.device = device
-        self.warm_start = warm_start
-        self.checkpoint_dir = checkpoint_dir
-        self.checkpoint_every = checkpoint_every
-        self.verbose = verbose
-        self.random_state = random_state
-        self.callback = callback
 
     # ------------------------------------------------------------------ hooks
     def _check_hyperparameters(self, n_components):

@@ -8,6 +8,7 @@ from sklearn.utils._param_validation import Interval
 
 from skdict._array import get_namespace
 from skdict.ops.topk import row_topk
+from skdict.sae._parameters import Parameter
 
 
 def positive_topk_pairs(A, k, columns=None):
@@ -37,10 +38,16 @@ class AuxKMixin:
     is added to the loss so that dead latents get a gradient back toward the data.
     """
 
-    _auxk_constraints = {
-        "k_aux": [Interval(Integral, 1, None, closed="left"), None],
-        "aux_coef": [Interval(Real, 0, None, closed="left")],
-    }
+    _parameters = (
+        Parameter(
+            "k_aux", None, [Interval(Integral, 1, None, closed="left"), None], "int or None",
+            "Dead latents used by AuxK per sample; ``None`` means ``n_targets // 2``.",
+        ),
+        Parameter(
+            "aux_coef", 1 / 32, [Interval(Real, 0, None, closed="left")], "float",
+            "Weight :math:`\\alpha_{aux}` of the AuxK loss (0 disables it).", shown_default="1/32",
+        ),
+    )
 
     def _resolve_k_aux(self):
         """``k_aux=None`` means half the target width (Gao et al. use d/2)."""

@@ -7,7 +7,8 @@ from numbers import Real
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from skdict._array import get_namespace
-from skdict.sae._base import BaseSparseAutoencoder, with_training_parameters
+from skdict.sae._base import BaseSparseAutoencoder
+from skdict.sae._parameters import Parameter
 
 #: Default bandwidth for data whose per-coordinate RMS is 1: ten times the paper's 0.001,
 #: because scikit-learn-sized data sets give thousands, not millions, of steps, and the
@@ -17,7 +18,6 @@ DEFAULT_BANDWIDTH = 1e-2
 PAPER_THRESHOLD_INIT = 1e-3
 
 
-@with_training_parameters
 class JumpReLUSAE(BaseSparseAutoencoder):
     """Sparse autoencoder with JumpReLU codes, a learned threshold per latent and an L0 penalty.
 
@@ -41,41 +41,16 @@ class JumpReLUSAE(BaseSparseAutoencoder):
 
     Parameters
     ----------
-    n_components : int or None, default=None
-        Number of latents; ``None`` means ``8 * n_features``.
-    alpha : float, default=0.1
-        L0 weight :math:`\\lambda` (per active latent, in squared units of ``X``;
-        the paper's :math:`\\lambda` is twice this, as its loss has no 1/2).
-    bandwidth : float or "auto", default="auto"
-        :math:`\\varepsilon`; ``"auto"`` is 0.01 times the data's per-coordinate RMS.
-        The paper uses 0.001 on data normalised to RMS 1 over millions of steps;
-        a wider window lets the thresholds learn in the few thousand steps of a
-        scikit-learn-sized fit. Set 0.001 times the RMS to match the paper.
-    threshold_init : float or "auto", default="auto"
-        Initial :math:`\\theta`; ``"auto"`` is 0.001 times the data's RMS, as above.
-    {training_parameters}
+    {parameters}
 
     Attributes
     ----------
-    components_ : array of shape (n_components, n_targets)
-        Decoder atoms :math:`W_{dec}` as unit rows.
-    encoder_ : array of shape (n_components, n_features)
-        Encoder rows :math:`W_{enc}`.
-    encoder_bias_ : array of shape (n_components,)
-    decoder_bias_ : array of shape (n_targets,)
-        :math:`b_{dec}` (the pre-bias :math:`b_{pre}` of an SAE), initialised at the geometric median.
-    input_center_ : array of shape (n_features,) or None
-        Fixed centre subtracted from ``X`` by a transcoder (``None`` for an SAE).
+    {linear_attributes}
     threshold_ : array of shape (n_components,)
         Thresholds :math:`\\theta`.
     bandwidth_ : float
         The bandwidth used.
-    is_transcoder_ : bool
-    n_targets_ : int
     {training_attributes}
-    n_features_in_ : int
-    feature_names_in_ : ndarray of str
-        Defined when ``X`` has string column names.
 
     Examples
     --------
@@ -87,69 +62,25 @@ class JumpReLUSAE(BaseSparseAutoencoder):
     (500, 64)
     """
 
-    _parameter_constraints = {
-        **BaseSparseAutoencoder._parameter_constraints,
-        "alpha": [Interval(Real, 0, None, closed="left")],
-        "bandwidth": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
-        "threshold_init": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
-    }
+    _parameters = (
+        Parameter(
+            "alpha", 0.1, [Interval(Real, 0, None, closed="left")], "float",
+            "L0 weight :math:`\\lambda` (per active latent, in squared units of ``X``; the paper's :math:`\\lambda` "
+            "is twice this, as its loss has no 1/2).",
+        ),
+        Parameter(
+            "bandwidth", "auto", [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})], 'float or "auto"',
+            ":math:`\\varepsilon`; ``\"auto\"`` is 0.01 times the data's per-coordinate RMS. The paper uses 0.001 on "
+            "data normalised to RMS 1 over millions of steps; a wider window lets the thresholds learn in the few "
+            "thousand steps of a scikit-learn-sized fit. Set 0.001 times the RMS to match the paper.",
+        ),
+        Parameter(
+            "threshold_init", "auto", [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})], 'float or "auto"',
+            "Initial :math:`\\theta`; ``\"auto\"`` is 0.001 times the data's RMS, as above.",
+        ),
+    )
     _extra_parameters = ("threshold_",)
     _preactivation_unit_parameters = ("encoder_bias_", "threshold_")
-
-    def __init__(
-        self,
-        n_components=None,
-        *,
-        alpha=0.1,
-        bandwidth="auto",
-        threshold_init="auto",
-        learning_rate=1e-3,
-        batch_size=256,
-        max_iter=None,
-        max_steps=None,
-        max_samples=None,
-        early_stopping=True,
-        tol=1e-4,
-        n_iter_no_change=5,
-        log_every=None,
-        warmup_fraction=0.05,
-        decay_fraction=0.2,
-        max_grad_norm=1.0,
-        dead_after=10_000,
-        device="auto",
-        warm_start=False,
-        checkpoint_dir=None,
-        checkpoint_every=1000,
-        verbose=0,
-        random_state=None,
-        callback=None,
-    ):
-        super().__init__(
-            n_components,
-            learning_rate=learning_rate,
-            batch_size=batch_size,
-            max_iter=max_iter,
-            max_steps=max_steps,
-            max_samples=max_samples,
-            early_stopping=early_stopping,
-            tol=tol,
-            n_iter_no_change=n_iter_no_change,
-            log_every=log_every,
-            warmup_fraction=warmup_fraction,
-            decay_fraction=decay_fraction,
-            max_grad_norm=max_grad_norm,
-            dead_after=dead_after,
-            device=device,
-            warm_start=warm_start,
-            checkpoint_dir=checkpoint_dir,
-            checkpoint_every=checkpoint_every,
-            verbose=verbose,
-            random_state=random_state,
-            callback=callback,
-        )
-        self.alpha = alpha
-        self.bandwidth = bandwidth
-        self.threshold_init = threshold_init
 
     def _init_extra_parameters(self, xp, dtype, n_components, rng):
         scale = self._data_scale

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from numbers import Integral
+import dataclasses
 
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import StrOptions
 
 from skdict._array import get_namespace
 from skdict._validation import check_params_read
@@ -15,12 +15,12 @@ from skdict.ops.matching_pursuit import (
     resolve_selection,
     unit_gram,
 )
-from skdict.sae._base import BaseSparseAutoencoder, with_training_parameters
+from skdict.sae._base import BaseSparseAutoencoder
+from skdict.sae._parameters import Parameter
 from skdict.sae._step import StepResult
-from skdict.sae.topk import resolve_k
+from skdict.sae.topk import K, resolve_k
 
 
-@with_training_parameters
 class MPSAE(BaseSparseAutoencoder):
     """Sparse autoencoder whose encoder is ``k`` steps of matching pursuit on its own decoder.
 
@@ -58,17 +58,7 @@ class MPSAE(BaseSparseAutoencoder):
 
     Parameters
     ----------
-    n_components : int or None, default=None
-        Number of atoms :math:`m`; ``None`` means ``8 * n_features``.
-    k : int or None, default=None
-        Pursuit steps per sample; ``None`` means ``min(32, n_components)``.
-    selection : {"signed", "absolute"}, default="signed"
-        Which correlation picks the atom at each step: the signed one (the MP-SAE
-        paper's rule) or its absolute value (classical MP), see above.
-    positive : bool, default=False
-        Non-negative codes: stop a sample once no correlation is positive.
-        Needs ``selection="signed"``.
-    {training_parameters}
+    {parameters}
 
     Attributes
     ----------
@@ -79,9 +69,6 @@ class MPSAE(BaseSparseAutoencoder):
     k_ : int
         ``k`` used in training.
     {training_attributes}
-    n_features_in_ : int
-    is_transcoder_ : bool
-        Always False.
 
     Examples
     --------
@@ -93,70 +80,21 @@ class MPSAE(BaseSparseAutoencoder):
     (500, 64)
     """
 
-    _parameter_constraints = {
-        **BaseSparseAutoencoder._parameter_constraints,
-        "k": [Interval(Integral, 1, None, closed="left"), None],
-        "selection": [StrOptions(set(SELECTIONS))],
-        "positive": ["boolean"],
-    }
+    _parameters = (
+        dataclasses.replace(K, doc="Pursuit steps per sample; ``None`` means ``min(32, n_components)``."),
+        Parameter(
+            "selection", "signed", [StrOptions(set(SELECTIONS))], '{"signed", "absolute"}',
+            "Which correlation picks the atom at each step: the signed one (the MP-SAE paper's rule) or its "
+            "absolute value (classical MP), see above.",
+        ),
+        Parameter(
+            "positive", False, ["boolean"], "bool",
+            'Non-negative codes: stop a sample once no correlation is positive. Needs ``selection="signed"``.',
+        ),
+    )
     _parameter_names = ("components_", "decoder_bias_")
     _preactivation_unit_parameters = ()
     _supports_transcoder = False
-
-    def __init__(
-        self,
-        n_components=None,
-        *,
-        k=None,
-        selection="signed",
-        positive=False,
-        learning_rate=1e-3,
-        batch_size=256,
-        max_iter=None,
-        max_steps=None,
-        max_samples=None,
-        early_stopping=True,
-        tol=1e-4,
-        n_iter_no_change=5,
-        log_every=None,
-        warmup_fraction=0.05,
-        decay_fraction=0.2,
-        max_grad_norm=1.0,
-        dead_after=10_000,
-        device="auto",
-        warm_start=False,
-        checkpoint_dir=None,
-        checkpoint_every=1000,
-        verbose=0,
-        random_state=None,
-        callback=None,
-    ):
-        super().__init__(
-            n_components,
-            learning_rate=learning_rate,
-            batch_size=batch_size,
-            max_iter=max_iter,
-            max_steps=max_steps,
-            max_samples=max_samples,
-            early_stopping=early_stopping,
-            tol=tol,
-            n_iter_no_change=n_iter_no_change,
-            log_every=log_every,
-            warmup_fraction=warmup_fraction,
-            decay_fraction=decay_fraction,
-            max_grad_norm=max_grad_norm,
-            dead_after=dead_after,
-            device=device,
-            warm_start=warm_start,
-            checkpoint_dir=checkpoint_dir,
-            checkpoint_every=checkpoint_every,
-            verbose=verbose,
-            random_state=random_state,
-            callback=callback,
-        )
-        self.k = k
-        self.selection = selection
-        self.positive = positive
 
     def _check_hyperparameters(self, n_components):
         self.k_ = resolve_k(self, n_components)

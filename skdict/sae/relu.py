@@ -9,11 +9,11 @@ import numpy as np
 from sklearn.utils._param_validation import Interval
 
 from skdict._array import get_namespace
-from skdict.sae._base import BaseSparseAutoencoder, with_training_parameters
+from skdict.sae._base import BaseSparseAutoencoder
+from skdict.sae._parameters import Parameter
 from skdict.sae.crosscoder import check_layer_sizes, decoder_layer_norms
 
 
-@with_training_parameters
 class ReLUSAE(BaseSparseAutoencoder):
     """Sparse autoencoder with ReLU codes and an L1 penalty.
 
@@ -29,36 +29,12 @@ class ReLUSAE(BaseSparseAutoencoder):
 
     Parameters
     ----------
-    n_components : int or None, default=None
-        Number of latents; ``None`` means ``8 * n_features``.
-    alpha : float, default=0.1
-        L1 weight :math:`\\alpha`, in the units of ``X``.
-    layer_sizes : sequence of int or None, default=None
-        For a crosscoder (see :mod:`skdict.sae.crosscoder`): the widths of the
-        layers stacked in the reconstruction target (``X``, or ``Y`` for a
-        transcoder), in order. Each code is then weighted by its atom's summed
-        per-layer norms, :math:`\\alpha \\sum_j z_j \\sum_l \\|d_j^{(l)}\\|`
-        (between 1 and :math:`\\sqrt{L}` times the plain L1, as atoms are unit).
-        ``None``: one layer, the plain L1 penalty.
-    {training_parameters}
+    {parameters}
 
     Attributes
     ----------
-    components_ : array of shape (n_components, n_targets)
-        Decoder atoms :math:`W_{dec}` as unit rows.
-    encoder_ : array of shape (n_components, n_features)
-        Encoder rows :math:`W_{enc}`.
-    encoder_bias_ : array of shape (n_components,)
-    decoder_bias_ : array of shape (n_targets,)
-        :math:`b_{dec}` (the pre-bias :math:`b_{pre}` of an SAE), initialised at the geometric median.
-    input_center_ : array of shape (n_features,) or None
-        Fixed centre subtracted from ``X`` by a transcoder (``None`` for an SAE).
-    is_transcoder_ : bool
-    n_targets_ : int
+    {linear_attributes}
     {training_attributes}
-    n_features_in_ : int
-    feature_names_in_ : ndarray of str
-        Defined when ``X`` has string column names.
 
     Examples
     --------
@@ -74,64 +50,16 @@ class ReLUSAE(BaseSparseAutoencoder):
     #: rows at a time (memory O(batch x (n_features + k)) plus one block; see skdict.sae._step).
     _rowwise_support = True
 
-    _parameter_constraints = {
-        **BaseSparseAutoencoder._parameter_constraints,
-        "alpha": [Interval(Real, 0, None, closed="left")],
-        "layer_sizes": ["array-like", None],
-    }
-
-    def __init__(
-        self,
-        n_components=None,
-        *,
-        alpha=0.1,
-        layer_sizes=None,
-        learning_rate=1e-3,
-        batch_size=256,
-        max_iter=None,
-        max_steps=None,
-        max_samples=None,
-        early_stopping=True,
-        tol=1e-4,
-        n_iter_no_change=5,
-        log_every=None,
-        warmup_fraction=0.05,
-        decay_fraction=0.2,
-        max_grad_norm=1.0,
-        dead_after=10_000,
-        device="auto",
-        warm_start=False,
-        checkpoint_dir=None,
-        checkpoint_every=1000,
-        verbose=0,
-        random_state=None,
-        callback=None,
-    ):
-        super().__init__(
-            n_components,
-            learning_rate=learning_rate,
-            batch_size=batch_size,
-            max_iter=max_iter,
-            max_steps=max_steps,
-            max_samples=max_samples,
-            early_stopping=early_stopping,
-            tol=tol,
-            n_iter_no_change=n_iter_no_change,
-            log_every=log_every,
-            warmup_fraction=warmup_fraction,
-            decay_fraction=decay_fraction,
-            max_grad_norm=max_grad_norm,
-            dead_after=dead_after,
-            device=device,
-            warm_start=warm_start,
-            checkpoint_dir=checkpoint_dir,
-            checkpoint_every=checkpoint_every,
-            verbose=verbose,
-            random_state=random_state,
-            callback=callback,
-        )
-        self.alpha = alpha
-        self.layer_sizes = layer_sizes
+    _parameters = (
+        Parameter("alpha", 0.1, [Interval(Real, 0, None, closed="left")], "float", "L1 weight :math:`\\alpha`, in the units of ``X``."),
+        Parameter(
+            "layer_sizes", None, ["array-like", None], "sequence of int or None",
+            "For a crosscoder (see :mod:`skdict.sae.crosscoder`): the widths of the layers stacked in the "
+            "reconstruction target (``X``, or ``Y`` for a transcoder), in order. Each code is then weighted by its "
+            "atom's summed per-layer norms, :math:`\\alpha \\sum_j z_j \\sum_l \\|d_j^{(l)}\\|` (between 1 and "
+            ":math:`\\sqrt{L}` times the plain L1, as atoms are unit). ``None``: one layer, the plain L1 penalty.",
+        ),
+    )
 
     def _check_hyperparameters(self, n_components):
         self.layer_sizes_ = None

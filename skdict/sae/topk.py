@@ -7,8 +7,15 @@ from numbers import Integral
 from sklearn.utils._param_validation import Interval
 
 from skdict.ops.topk import keep_row_topk
-from skdict.sae._base import BaseSparseAutoencoder, with_training_parameters
+from skdict.sae._base import BaseSparseAutoencoder
+from skdict.sae._parameters import Parameter
 from skdict.sae._topk_common import AuxKMixin, positive_topk_pairs
+
+#: ``k`` of TopKSAE (and, with its own doc line, MPSAE): a whole number of latents per sample.
+K = Parameter(
+    "k", None, [Interval(Integral, 1, None, closed="left"), None], "int or None",
+    "Active latents per sample; ``None`` means ``min(32, n_components)``.",
+)
 
 
 def resolve_k(estimator, n_components):
@@ -22,7 +29,6 @@ def resolve_k(estimator, n_components):
     return estimator.k
 
 
-@with_training_parameters
 class TopKSAE(AuxKMixin, BaseSparseAutoencoder):
     """Sparse autoencoder whose code keeps the ``k`` largest pre-activations of each sample.
 
@@ -37,34 +43,13 @@ class TopKSAE(AuxKMixin, BaseSparseAutoencoder):
 
     Parameters
     ----------
-    n_components : int or None, default=None
-        Number of latents :math:`m` (dictionary atoms); ``None`` means ``8 * n_features``.
-    k : int or None, default=None
-        Active latents per sample; ``None`` means ``min(32, n_components)``.
-    k_aux : int or None, default=None
-        Dead latents used by AuxK per sample; ``None`` means ``n_targets // 2``.
-    aux_coef : float, default=1/32
-        Weight :math:`\\alpha_{aux}` of the AuxK loss (0 disables it).
-    {training_parameters}
+    {parameters}
 
     Attributes
     ----------
-    components_ : array of shape (n_components, n_targets)
-        Decoder atoms :math:`W_{dec}` as unit rows.
-    encoder_ : array of shape (n_components, n_features)
-        Encoder rows :math:`W_{enc}`.
-    encoder_bias_ : array of shape (n_components,)
-    decoder_bias_ : array of shape (n_targets,)
-        :math:`b_{dec}` (the pre-bias :math:`b_{pre}` of an SAE), initialised at the geometric median.
-    input_center_ : array of shape (n_features,) or None
-        Fixed centre subtracted from ``X`` by a transcoder (``None`` for an SAE).
+    {linear_attributes}
     k_ : int
-    is_transcoder_ : bool
-    n_targets_ : int
     {training_attributes}
-    n_features_in_ : int
-    feature_names_in_ : ndarray of str
-        Defined when ``X`` has string column names.
 
     Examples
     --------
@@ -80,66 +65,7 @@ class TopKSAE(AuxKMixin, BaseSparseAutoencoder):
     #: rows at a time (memory O(batch x (n_features + k)) plus one block; see skdict.sae._step).
     _rowwise_support = True
 
-    _parameter_constraints = {
-        **BaseSparseAutoencoder._parameter_constraints,
-        **AuxKMixin._auxk_constraints,
-        "k": [Interval(Integral, 1, None, closed="left"), None],
-    }
-
-    def __init__(
-        self,
-        n_components=None,
-        *,
-        k=None,
-        k_aux=None,
-        aux_coef=1 / 32,
-        learning_rate=1e-3,
-        batch_size=256,
-        max_iter=None,
-        max_steps=None,
-        max_samples=None,
-        early_stopping=True,
-        tol=1e-4,
-        n_iter_no_change=5,
-        log_every=None,
-        warmup_fraction=0.05,
-        decay_fraction=0.2,
-        max_grad_norm=1.0,
-        dead_after=10_000,
-        device="auto",
-        warm_start=False,
-        checkpoint_dir=None,
-        checkpoint_every=1000,
-        verbose=0,
-        random_state=None,
-        callback=None,
-    ):
-        super().__init__(
-            n_components,
-            learning_rate=learning_rate,
-            batch_size=batch_size,
-            max_iter=max_iter,
-            max_steps=max_steps,
-            max_samples=max_samples,
-            early_stopping=early_stopping,
-            tol=tol,
-            n_iter_no_change=n_iter_no_change,
-            log_every=log_every,
-            warmup_fraction=warmup_fraction,
-            decay_fraction=decay_fraction,
-            max_grad_norm=max_grad_norm,
-            dead_after=dead_after,
-            device=device,
-            warm_start=warm_start,
-            checkpoint_dir=checkpoint_dir,
-            checkpoint_every=checkpoint_every,
-            verbose=verbose,
-            random_state=random_state,
-            callback=callback,
-        )
-        self.k = k
-        self.k_aux = k_aux
-        self.aux_coef = aux_coef
+    _parameters = (K,)
 
     def _check_hyperparameters(self, n_components):
         self.k_ = resolve_k(self, n_components)
