@@ -157,7 +157,7 @@ SHARED_PARAMETERS = (
 )
 
 
-#: The fitted attributes of training every SAE shares, put where a docstring says ``{training_attributes}``.
+#: The fitted attributes of training every SAE shares, the end of what a docstring's ``{shared_attributes}`` becomes.
 TRAINING_ATTRIBUTES_DOC = """\
     is_transcoder_ : bool
         Whether the model was fitted as a transcoder (``fit(X, Y)`` with a 2-D ``Y``).
@@ -181,7 +181,7 @@ TRAINING_ATTRIBUTES_DOC = """\
         Defined when ``X`` has string column names.
 """
 
-#: The parameters of a linear encoder-decoder SAE, put where a docstring says ``{linear_attributes}``.
+#: The parameters of a linear encoder-decoder SAE, the start of ``{shared_attributes}`` where there is an ``encoder_``.
 LINEAR_ATTRIBUTES_DOC = """\
     components_ : array of shape (n_components, n_targets)
         Decoder atoms :math:`W_{dec}` as unit rows.
@@ -212,29 +212,11 @@ class EncodeDecodeMixin:
     """
 
     def encode(self, X):
-        """Sparse codes of ``X``: :meth:`transform` under its SAELens name.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        codes : array of shape (n_samples, n_components)
-        """
+        """Sparse codes of ``X`` (n_samples, n_features) -> (n_samples, n_components): :meth:`transform`."""
         return self.transform(X)
 
     def decode(self, Z):
-        """Reconstruction from codes: :meth:`inverse_transform` under its SAELens name.
-
-        Parameters
-        ----------
-        Z : array-like of shape (n_samples, n_components)
-
-        Returns
-        -------
-        reconstruction : array of shape (n_samples, n_targets)
-        """
+        """Reconstruction from codes ``Z`` (n_samples, n_components) -> (n_samples, n_targets): :meth:`inverse_transform`."""
         return self.inverse_transform(Z)
 
 
@@ -245,13 +227,16 @@ class BaseSparseAutoencoder(
 
     Each concrete class's Parameters section lists these, after its own.
 
-    Parameters
-    ----------
     {parameters}
     """
 
     _parameters = SHARED_PARAMETERS
-    _docstring_blocks = {"training_attributes": TRAINING_ATTRIBUTES_DOC, "linear_attributes": LINEAR_ATTRIBUTES_DOC}
+
+    @classmethod
+    def _docstring_blocks(cls):
+        """``{shared_attributes}``: the linear encoder-decoder's parameters (where it has an encoder) and training's."""
+        linear = LINEAR_ATTRIBUTES_DOC if "encoder_" in cls._parameter_names else ""
+        return {"shared_attributes": linear + TRAINING_ATTRIBUTES_DOC}
 
     #: Trained parameters of the architecture (a tied MPSAE has no encoder).
     _parameter_names: tuple = ("encoder_", "encoder_bias_", "components_", "decoder_bias_")

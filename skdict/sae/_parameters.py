@@ -11,8 +11,9 @@ MRO and builds from them what scikit-learn reads:
   ``inspect.signature``, ``get_params``, ``clone``, ``set_params`` and ``help`` see it as written
   by hand;
 - ``_parameter_constraints``: ``{name: constraints}`` of every declared parameter;
-- the docstring: the line ``    {parameters}`` becomes the numpydoc entries of all parameters in
-  signature order, and the lines named in ``_docstring_blocks`` become their shared text.
+- the docstring: the line ``    {parameters}`` becomes the numpydoc Parameters section (heading and
+  the entries of all parameters in signature order), and each line named by ``_docstring_blocks()``
+  becomes its shared text.
 
 A subclass that declares a name again replaces the inherited declaration (in its own position).
 """
@@ -116,7 +117,7 @@ def make_init(cls, parameters):
 
 
 def fill_docstring(cls, parameters, blocks):
-    """Put the parameters' entries where ``cls``'s docstring says ``{parameters}``, and each of ``blocks`` at its marker.
+    """Put the Parameters section where ``cls``'s docstring says ``{parameters}``, and each of ``blocks`` at its marker.
 
     ``blocks`` (``{name: text}``) are replaced where their line ``    {name}`` stands.
 
@@ -134,7 +135,8 @@ def fill_docstring(cls, parameters, blocks):
                 "add it to the Parameters section."
             )
         return
-    for name, text in {"parameters": "".join(p.doc_entry() for p in parameters), **blocks}.items():
+    section = "    Parameters\n    ----------\n" + "".join(p.doc_entry() for p in parameters)
+    for name, text in {"parameters": section, **blocks}.items():
         doc = doc.replace("    {" + name + "}\n", text)
     cls.__doc__ = doc
 
@@ -143,13 +145,15 @@ class DeclaredParameters:
     """Base of classes whose hyper-parameters are :class:`Parameter` declarations (see the module docstring).
 
     Class attributes a subclass sets: ``_parameters`` (its own declarations) and, on the
-    family's base, ``_docstring_blocks`` (``{marker: text}`` that each class docstring holds).
+    family's base, the classmethod ``_docstring_blocks()`` (``{marker: text}`` of shared docstring text).
     A class that writes its own ``__init__`` is left as written.
     """
 
     _parameters: tuple = ()
-    #: Shared docstring text: each ``"    {name}\\n"`` line of a class docstring becomes ``text``.
-    _docstring_blocks: dict = {}
+    @classmethod
+    def _docstring_blocks(cls):
+        """Shared docstring text of ``cls``: each ``"    {name}\\n"`` line of its docstring becomes ``text``."""
+        return {}
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -158,4 +162,4 @@ class DeclaredParameters:
         parameters = collect_parameters(cls)
         cls.__init__ = make_init(cls, parameters)
         cls._parameter_constraints = {p.name: list(p.constraints) for p in parameters}
-        fill_docstring(cls, parameters, cls._docstring_blocks)
+        fill_docstring(cls, parameters, cls._docstring_blocks())

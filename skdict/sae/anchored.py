@@ -153,12 +153,13 @@ class AnchoredSAE(EncodeDecodeMixin, MetaEstimatorMixin, TransformerMixin, BaseE
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-        y : None, 1-D labels (ignored) or 2-D target of a transcoder
+        X, y : as for the wrapped SAE's ``fit``
+            ``X`` of shape (n_samples, n_features) or out-of-core data; ``y`` None, 1-D labels
+            (ignored) or the 2-D target of a transcoder.
 
         Returns
         -------
-        self
+        self : AnchoredSAE
 
         Raises
         ------

@@ -100,26 +100,28 @@ class BatchTopKSAE(AuxKMixin, BaseSparseAutoencoder):
     same latents when one minibatch is the whole sample. Loss, AuxK, constraint and
     optimizer as in :class:`TopKSAE`.
 
-    Parameters
-    ----------
     {parameters}
 
     Attributes
     ----------
-    {linear_attributes}
     threshold_ : float
         Inference threshold :math:`\\theta` at the final parameters (a Python float, i.e. float64).
     k_ : int or float
-    {training_attributes}
+    {shared_attributes}
+
+    See Also
+    --------
+    TopKSAE : exactly ``k`` latents (at most) for every sample.
+    batch_threshold : the inference threshold's rule.
 
     Examples
     --------
     >>> import numpy as np
     >>> from skdict import BatchTopKSAE
     >>> X = np.random.default_rng(0).normal(size=(500, 16))
-    >>> sae = BatchTopKSAE(n_components=64, k=4, random_state=0).fit(X)
-    >>> sae.transform(X).shape
-    (500, 64)
+    >>> codes = BatchTopKSAE(n_components=64, k=4, random_state=0).fit(X).transform(X)
+    >>> float((codes != 0).sum(axis=1).mean())  # k per sample on average, through threshold_
+    4.0
     """
 
     _parameters = (

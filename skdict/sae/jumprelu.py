@@ -39,27 +39,29 @@ class JumpReLUSAE(BaseSparseAutoencoder):
 
     while :math:`\\partial z_j / \\partial a_j = H(a_j - \\theta_j)` exactly.
 
-    Parameters
-    ----------
     {parameters}
 
     Attributes
     ----------
-    {linear_attributes}
     threshold_ : array of shape (n_components,)
         Thresholds :math:`\\theta`.
     bandwidth_ : float
         The bandwidth used.
-    {training_attributes}
+    {shared_attributes}
+
+    See Also
+    --------
+    ReLUSAE : the L1 penalty, with a threshold of zero.
+    TopKSAE : a fixed number of latents per sample instead of a penalty.
 
     Examples
     --------
     >>> import numpy as np
     >>> from skdict import JumpReLUSAE
     >>> X = np.random.default_rng(0).normal(size=(500, 16))
-    >>> sae = JumpReLUSAE(n_components=64, alpha=0.01, random_state=0).fit(X)
-    >>> sae.transform(X).shape
-    (500, 64)
+    >>> thresholds = JumpReLUSAE(n_components=64, alpha=0.01, random_state=0).fit(X).threshold_
+    >>> thresholds.shape, bool(thresholds.min() >= 0)  # one learned threshold per latent, kept >= 0
+    ((64,), True)
     """
 
     _parameters = (

@@ -56,8 +56,6 @@ class MPSAE(BaseSparseAutoencoder):
     There is no transcoder form (``fit(X, Y)`` with a 2-D ``Y`` raises): codes
     and reconstruction share the atoms.
 
-    Parameters
-    ----------
     {parameters}
 
     Attributes
@@ -68,16 +66,22 @@ class MPSAE(BaseSparseAutoencoder):
         :math:`b_{pre}`, initialised at the geometric median.
     k_ : int
         ``k`` used in training.
-    {training_attributes}
+    {shared_attributes}
+
+    See Also
+    --------
+    skdict.sparse_encode : matching pursuit and OMP codes for a fixed dictionary.
+    TopKSAE : ``k`` latents from one linear encoder, and a transcoder form.
 
     Examples
     --------
     >>> import numpy as np
     >>> from skdict import MPSAE
     >>> X = np.random.default_rng(0).normal(size=(500, 16))
-    >>> sae = MPSAE(n_components=64, k=4, random_state=0).fit(X)
-    >>> sae.transform(X).shape
-    (500, 64)
+    >>> sae = MPSAE(n_components=64, k=4, random_state=0).fit(X[:400])
+    >>> scores = [sae.set_params(k=k).score(X[400:]) for k in (1, 2, 4, 8)]
+    >>> scores == sorted(scores)  # more pursuit steps never reconstruct worse, on unseen rows too
+    True
     """
 
     _parameters = (

@@ -27,23 +27,28 @@ class ReLUSAE(BaseSparseAutoencoder):
     so ``alpha`` means what it means in :class:`sklearn.linear_model.Lasso`
     (per sample, in the units of ``X``).
 
-    Parameters
-    ----------
     {parameters}
 
     Attributes
     ----------
-    {linear_attributes}
-    {training_attributes}
+    {shared_attributes}
+
+    See Also
+    --------
+    JumpReLUSAE : an L0 penalty and a learned threshold per latent.
+    sklearn.linear_model.Lasso : the same objective for a fixed dictionary, solved per sample.
+    skdict.sae.crosscoder.stack_layers : the input of a crosscoder (with ``layer_sizes``).
 
     Examples
     --------
     >>> import numpy as np
     >>> from skdict import ReLUSAE
     >>> X = np.random.default_rng(0).normal(size=(500, 16))
-    >>> sae = ReLUSAE(n_components=64, alpha=0.1, random_state=0).fit(X)
-    >>> sae.transform(X).shape
-    (500, 64)
+    >>> def mean_l0(alpha):
+    ...     codes = ReLUSAE(n_components=64, alpha=alpha, random_state=0).fit(X).transform(X)
+    ...     return float((codes != 0).sum(axis=1).mean())
+    >>> bool(mean_l0(1.0) < mean_l0(0.1))  # a larger L1 weight, sparser codes
+    True
     """
 
     #: The support is decided row by row: the training step forms the pre-activations one block of

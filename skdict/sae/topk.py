@@ -41,15 +41,18 @@ class TopKSAE(AuxKMixin, BaseSparseAutoencoder):
     plus the AuxK loss on dead latents. Decoder atoms (rows of ``components_``)
     are kept at unit norm. ``fit(X, Y)`` with a 2-D ``Y`` trains a transcoder.
 
-    Parameters
-    ----------
     {parameters}
 
     Attributes
     ----------
-    {linear_attributes}
     k_ : int
-    {training_attributes}
+    {shared_attributes}
+
+    See Also
+    --------
+    BatchTopKSAE : ``k`` as a mean over the minibatch, a threshold at inference.
+    MPSAE : ``k`` matching-pursuit steps on a tied dictionary instead of one linear encoder.
+    skdict.AnchoredSAE : pin chosen latents to known feature directions.
 
     Examples
     --------
@@ -57,8 +60,9 @@ class TopKSAE(AuxKMixin, BaseSparseAutoencoder):
     >>> from skdict import TopKSAE
     >>> X = np.random.default_rng(0).normal(size=(500, 16))
     >>> sae = TopKSAE(n_components=64, k=4, random_state=0).fit(X)
-    >>> sae.transform(X).shape
-    (500, 64)
+    >>> codes = sae.transform(X)
+    >>> codes.shape, int((codes != 0).sum(axis=1).max())  # never more than k active latents
+    ((500, 64), 4)
     """
 
     #: The support is decided row by row: the training step forms the pre-activations one block of
