@@ -1,14 +1,39 @@
 """The scikit-learn face shared by every sparse autoencoder of skdict.
 
-:class:`BaseSparseAutoencoder` holds the parameters common to the family, the
-initialisation, ``fit``/``partial_fit``/``transform``/``inverse_transform``/
-``predict``/``score``, and the device rules. A concrete SAE with a linear
-encoder only says which latents are active (``_support``) and what its sparsity
-penalty adds (``_sparsity_penalty``, and for learnable thresholds
-``_probe_pairs`` / ``_probe_grads``); :mod:`skdict.sae._step` does the rest.
-An architecture with another encoder (matching pursuit) names its parameters
-(``_parameter_names``) and overrides ``_init_encoder``, ``_loss_and_grads`` and
-``_encode``; the training engine and the scikit-learn face stay the same.
+:class:`BaseSparseAutoencoder` holds the parameters common to the family
+(:data:`SHARED_PARAMETERS`), the initialisation, ``fit``/``partial_fit``/
+``transform``/``inverse_transform``/``predict``/``score``, and the device rules;
+:mod:`skdict.sae._step` trains any linear-encoder SAE from the few hooks below.
+
+Adding an architecture: one short module
+----------------------------------------
+A new SAE subclasses :class:`BaseSparseAutoencoder` (and a mixin it shares, such as
+:class:`~skdict.sae._topk_common.AuxKMixin`) and writes only what is its own:
+
+1. **Its parameters**: ``_parameters = (Parameter(name, default, constraints, type, doc), ...)``
+   (:class:`~skdict.sae._parameters.Parameter`). ``__init__`` (explicit signature:
+   ``n_components``, then these, then the shared ones), ``_parameter_constraints`` and the
+   docstring's Parameters section are generated from the declarations; write no ``__init__``.
+   Hyper-parameters resolved against the data (``k_``, ``layer_sizes_``) go in
+   ``_check_hyperparameters(n_components)``.
+2. **Its docstring**: the model and its maths in the paper's symbols, then the lines
+   ``    {parameters}`` and, under an Attributes heading after its own fitted attributes,
+   ``    {shared_attributes}``; a See Also and an example of what is its own.
+3. **Its activation / support**: ``_support(A, training)`` gives the active ``(rows, cols)`` of
+   the pre-activations ``A`` (set ``_rowwise_support = True`` when a row's support depends on that
+   row only: the step then works in row blocks); optionally ``_keep_support`` for inference in place.
+4. **Its extra loss**: ``_sparsity_penalty`` (value, gradient on the support, parameter
+   gradients), ``_aux_support`` for a loss on dead latents, ``_probe_pairs``/``_probe_grads``
+   for learnable thresholds reached by a straight-through estimator.
+5. **Its extra parameters**: their names in ``_extra_parameters``, initial values from
+   ``_init_extra_parameters``, those in pre-activation units in ``_preactivation_unit_parameters``,
+   a projection after each step in ``_after_step``, statistics at the final parameters in ``_after_fit``.
+
+An architecture with another encoder (matching pursuit) names its trained parameters
+(``_parameter_names``) and overrides ``_init_encoder``, ``_loss_and_grads`` and ``_encode``;
+the training engine and the scikit-learn face stay the same. Each hook has a
+finite-difference test in ``tests/sae/test_gradients.py`` and the class joins
+``tests/sae/test_estimator_checks.py``.
 """
 
 from __future__ import annotations
@@ -250,6 +275,8 @@ class BaseSparseAutoencoder(
     _regularizer = None
     #: Which extra parameters live in pre-activation units (their Adam step is scaled by the data scale).
     _preactivation_unit_parameters: tuple = ("encoder_bias_",)
+    #: Whether a row's support depends on that row alone (the step then forms pre-activations in row blocks).
+    _rowwise_support: bool = False
 
     # ------------------------------------------------------------------ hooks
     def _check_hyperparameters(self, n_components):
