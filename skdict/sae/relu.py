@@ -56,7 +56,10 @@ class ReLUSAE(BaseSparseAutoencoder):
     _rowwise_support = True
 
     _parameters = (
-        Parameter("alpha", 0.1, [Interval(Real, 0, None, closed="left")], "float", "L1 weight :math:`\\alpha`, in the units of ``X``."),
+        Parameter(
+            "alpha", 0.1, [Interval(Real, 0, None, closed="left")], "float",
+            "L1 weight :math:`\\alpha`, in the units of ``X``.",
+        ),
         Parameter(
             "layer_sizes", None, ["array-like", None], "sequence of int or None",
             "For a crosscoder (see :mod:`skdict.sae.crosscoder`): the widths of the layers stacked in the "

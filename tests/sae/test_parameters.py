@@ -149,7 +149,8 @@ def _declared_class(**body):
 
 def test_a_new_architecture_declares_only_its_own_parameters():
     width = Parameter("width", 3, [Interval(Integral, 1, None, closed="left")], "int", "How wide the probe is.")
-    cls = _declared_class(__doc__="Probe.\n\n    {parameters}\n\n    Attributes\n    ----------\n    {shared_attributes}\n", _parameters=(width,))
+    doc = "Probe.\n\n    {parameters}\n\n    Attributes\n    ----------\n    {shared_attributes}\n"
+    cls = _declared_class(__doc__=doc, _parameters=(width,))
     names = list(inspect.signature(cls).parameters)
     assert names == ["n_components", "width"] + [name for name, _ in SHARED[1:]]
     assert cls(width=5).width == 5 and cls().get_params()["width"] == 3
