@@ -15,6 +15,7 @@ thresholds clipped at 0, by the same conversion as :func:`skdict.io.load_saelens
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -46,8 +47,7 @@ def load_gemma_scope(path, *, device=None):
         file holds arrays a Gemma Scope SAE does not have.
     """
     path = Path(path)
-    with np.load(path, allow_pickle=False) as npz:
-        tensors = {name: npz[name] for name in npz.files}
+    tensors = _read_npz(path)
     source = f"Gemma Scope {path.name}"
     encoder = tensors.get("W_enc")
     if encoder is None or encoder.ndim != 2:
@@ -62,3 +62,38 @@ def load_gemma_scope(path, *, device=None):
         "metadata": {"sae_lens_version": SAELENS_FORMAT_VERSION, "source": "gemma_scope"},
     }
     return from_saelens(cfg, tensors, device=device, source=source)
+
+
+def _read_npz(path):
+    """The arrays of an ``.npz`` archive by name, read without pickle.
+
+    Raises
+    ------
+    FileNotFoundError
+        No such file.
+    ValueError
+        Not an ``.npz`` archive (a damaged file, a single ``.npy`` array), or an array of
+        Python objects (which only pickle could read).
+    """
+    try:
+        npz = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path} does not exist: give the path of a Gemma Scope params.npz.") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise ValueError(f"{path} is not a readable .npz archive ({type(exc).__name__}: {exc}).") from None
+    if not isinstance(npz, np.lib.npyio.NpzFile):
+        raise ValueError(
+            f"{path} holds a single array, not an .npz archive of named arrays (a Gemma Scope params.npz holds "
+            "W_enc, W_dec, b_enc, b_dec and threshold)."
+        )
+    with npz:
+        arrays = {}
+        for name in npz.files:
+            try:
+                arrays[name] = npz[name]
+            except ValueError as exc:  # numpy refuses object arrays without allow_pickle
+                raise ValueError(
+                    f"{path}: array {name!r} holds Python objects, which only pickle can read, and skdict never "
+                    f"runs pickle on a file ({exc}): a Gemma Scope params.npz holds numeric arrays only."
+                ) from exc
+    return arrays

@@ -20,14 +20,16 @@ import json
 import math
 import os
 import pathlib
+import uuid
 
 import numpy as np
-from safetensors import SafetensorError
-from safetensors.numpy import load_file, save as safetensors_bytes
+from safetensors import SafetensorError, safe_open
+from safetensors.numpy import save as safetensors_bytes
 from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
-from skdict.io._build import BUILD_DEVICES
+from skdict.io._build import BUILD_DEVICES, check_parameter_values
 from skdict.ops.adam import Adam
 from skdict.sae._base import BaseSparseAutoencoder
 from skdict.sae._checkpoint import atomic_write, decode, encode, restore_attributes
@@ -145,7 +147,10 @@ def _rebuild(spec, arrays, device, path):
     model = _class_of(spec["class"], path)(
         **{name: _decode_parameter(value, arrays, path) for name, value in spec["params"].items()}
     )
+    model._validate_params()  # the constraints fit would check: a hand-edited k=-1 is refused here
     for name, value in spec.get("fitted", {}).items():
+        if not name.isidentifier() or name.startswith("__"):
+            raise ValueError(f"{path} names the fitted attribute {name!r}, which no estimator has: the file is damaged.")
         if isinstance(value, dict) and "estimator" in value:
             setattr(model, name, _rebuild(value["estimator"], arrays, device, path))
         elif name not in _REBUILT:
@@ -157,6 +162,7 @@ def _rebuild(spec, arrays, device, path):
             setattr(model, name, state)
     if isinstance(model, BaseSparseAutoencoder) and "fitted" in spec:
         model._check_parameter_shapes()  # the arrays agree with each other, not only with config.json
+        check_parameter_values(model, os.path.join(os.path.dirname(path), ARRAYS_FILE))  # one float dtype, no NaN
     return model
 
 
@@ -184,6 +190,27 @@ def _unstrict(value):
 
 
 # ------------------------------------------------------------------ save
+def _check_complete(estimator):
+    """An SAE must hold every parameter its class declares, of consistent shapes (a half-set model loads as nothing).
+
+    Raises
+    ------
+    NotFittedError
+        A parameter is missing (e.g. only ``components_`` was set by hand).
+    ValueError
+        A parameter has the wrong shape (naming it and both shapes).
+    """
+    if not isinstance(estimator, BaseSparseAutoencoder):
+        return
+    try:
+        estimator._check_parameter_shapes()
+    except AttributeError as exc:
+        raise NotFittedError(
+            f"This {type(estimator).__name__} is only partly fitted ({exc}): fit it, or set every parameter "
+            "(encoder_, encoder_bias_, components_, decoder_bias_, ...) before skdict.io.save."
+        ) from exc
+
+
 def _check_target(path, overwrite):
     """Refuse a file, or a non-empty folder without ``overwrite``; create the folder."""
     if os.path.exists(path) and not os.path.isdir(path):
@@ -234,13 +261,17 @@ def save(estimator, path, *, overwrite=False, optimizer_state=True):
         msg=f"This {type(estimator).__name__} is not fitted yet: call fit before skdict.io.save (an unfitted "
         "estimator is only its parameters: get_params()).",
     )
+    _check_complete(estimator)
     arrays = {}
     spec = _describe(estimator, arrays, "", fitted=True, optimizer_state=optimizer_state)
     arrays = {name: np.ascontiguousarray(value) for name, value in arrays.items()}
-    payload = safetensors_bytes(arrays, metadata={"format": "skdict", "format_version": str(FORMAT_VERSION)})
+    save_id = uuid.uuid4().hex  # in both files: a folder mixing two saves is refused on load
+    metadata = {"format": "skdict", "format_version": str(FORMAT_VERSION), "save_id": save_id}
+    payload = safetensors_bytes(arrays, metadata=metadata)
     config = {
         "format": "skdict",
         "format_version": FORMAT_VERSION,
+        "save_id": save_id,
         "skdict_version": _skdict_version(),
         "optimizer_state": bool(optimizer_state),
         **spec,
@@ -271,12 +302,26 @@ def _read_config(path):
     if not isinstance(config, dict) or config.get("format") != "skdict" or "class" not in config:
         raise ValueError(f"{config_path} is not the config of a model saved by skdict.io.save.")
     version = config.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ValueError(f"{config_path} has format version {version!r}, not a whole number from 1: the file is damaged.")
+    if version > FORMAT_VERSION:
         raise ValueError(
             f"{config_path} has format version {version!r}, newer than version {FORMAT_VERSION}, the one this skdict "
             f"({_skdict_version()}) reads: upgrade skdict (the file was written by skdict {config.get('skdict_version')})."
         )
+    _check_layout(config, config_path)
     return config, config_path
+
+
+def _check_layout(config, config_path):
+    """The fields :func:`load` reads have the types :func:`save` writes (a damaged file gets a message, not a KeyError)."""
+    arrays = config.get("arrays")
+    for field, kind in (("params", dict), ("fitted", dict), ("arrays", dict)):
+        if not isinstance(config.get(field, {}), kind) or (field == "arrays" and arrays is None):
+            raise ValueError(f"{config_path}: field {field!r} is missing or not a JSON object: the file is damaged.")
+    for name, entry in arrays.items():
+        if not (isinstance(entry, dict) and isinstance(entry.get("shape"), list) and isinstance(entry.get("dtype"), str)):
+            raise ValueError(f"{config_path}: arrays[{name!r}] is not {{'shape': [...], 'dtype': ...}}: the file is damaged.")
 
 
 def _skdict_version():
@@ -289,7 +334,9 @@ def _read_arrays(path, config):
     arrays_path = os.path.join(path, ARRAYS_FILE)
     try:
         size = os.path.getsize(arrays_path)
-        arrays = load_file(arrays_path)
+        with safe_open(arrays_path, framework="numpy") as handle:
+            metadata = handle.metadata() or {}
+            arrays = {name: handle.get_tensor(name) for name in handle.keys()}
     except FileNotFoundError as exc:
         raise FileNotFoundError(f"{arrays_path} does not exist: the model's arrays are missing.") from exc
     except (SafetensorError, OSError, ValueError) as exc:
@@ -303,10 +350,21 @@ def _read_arrays(path, config):
                 f"{arrays_path}: tensor {name!r} has shape {shape} and dtype {arrays[name].dtype}, but config.json "
                 f"expects shape {wanted} and dtype {expected['dtype']}."
             )
+    unlisted = sorted(set(arrays) - set(config["arrays"]))
+    if unlisted:
+        raise ValueError(
+            f"{arrays_path} holds tensor(s) {unlisted} that config.json does not list: the folder holds parts of two "
+            "different saves (or an edited file); save the model again."
+        )
     if "arrays_bytes" in config and size != config["arrays_bytes"]:
         raise ValueError(
             f"{arrays_path} has {size} bytes, but its config.json recorded {config['arrays_bytes']}: the folder holds "
             "parts of two different saves (or a damaged file); save the model again."
+        )
+    if None not in (config.get("save_id"), metadata.get("save_id")) and config["save_id"] != metadata["save_id"]:
+        raise ValueError(
+            f"{arrays_path} was written by save {metadata.get('save_id')!r}, but its config.json by save "
+            f"{config.get('save_id')!r}: the folder holds parts of two different saves; save the model again."
         )
     return arrays, arrays_path
 
@@ -340,11 +398,13 @@ def load(path, *, device=None):
     if device not in BUILD_DEVICES:
         raise ValueError(f"device must be None, 'cpu' or 'cuda', got {device!r}.")
     path = os.fspath(path)
+    if os.path.isfile(path):
+        raise ValueError(f"{path} is a file: skdict.io.load reads the folder skdict.io.save wrote (the one holding {CONFIG_FILE}).")
     config, config_path = _read_config(path)
     arrays, arrays_path = _read_arrays(path, config)
     try:
         return _rebuild(config, arrays, "cpu" if device is None else device, config_path)
-    except (KeyError, TypeError) as exc:
+    except (KeyError, TypeError, AttributeError) as exc:
         raise ValueError(f"{config_path} does not describe a model ({type(exc).__name__}: {exc}).") from exc
     except ValueError as exc:
         if arrays_path in str(exc) or config_path in str(exc):

@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from skdict._array import to_numpy
+from skdict.io._build import non_finite
 
 #: File names of a SAELens folder.
 CFG_FILENAME = "cfg.json"
@@ -222,6 +223,12 @@ def _write_folder(folder, cfg, tensors, *, overwrite):
 
     from skdict.sae._checkpoint import atomic_write
 
+    try:  # before anything is written: a value JSON cannot hold must not leave weights without their cfg.json
+        text = json.dumps(cfg, indent=2) + "\n"
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"cfg.json cannot hold the metadata given ({error}): pass str, numbers, lists and dicts.") from None
+    if folder.exists() and not folder.is_dir():
+        raise FileExistsError(f"{folder} is a file; export_saelens writes a folder: give another path.")
     folder.mkdir(parents=True, exist_ok=True)
     targets = (folder / WEIGHTS_FILENAME, folder / CFG_FILENAME)
     existing = [str(t) for t in targets if t.exists()]
@@ -229,7 +236,7 @@ def _write_folder(folder, cfg, tensors, *, overwrite):
         raise FileExistsError(f"{existing[0]} exists: pass overwrite=True to replace it, or choose another folder.")
     payload = safetensors_bytes(tensors)
     atomic_write(str(targets[0]), lambda handle: handle.write(payload))
-    atomic_write(str(targets[1]), lambda handle: handle.write((json.dumps(cfg, indent=2) + "\n").encode()))
+    atomic_write(str(targets[1]), lambda handle: handle.write(text.encode()))
     return folder
 
 
@@ -271,6 +278,7 @@ def load_saelens(path, *, device=None):
 
 def read_saelens(path):
     """``(cfg, tensors)`` of a SAELens folder: the JSON config and the safetensors arrays as NumPy (no torch)."""
+    from safetensors import SafetensorError
     from safetensors.numpy import load_file
 
     folder = Path(path)
@@ -281,7 +289,12 @@ def read_saelens(path):
             raise FileNotFoundError(
                 f"{folder / name} not found: a SAELens folder holds {CFG_FILENAME} and {WEIGHTS_FILENAME}."
             )
-    cfg = json.loads((folder / CFG_FILENAME).read_text())
+    try:
+        cfg = json.loads((folder / CFG_FILENAME).read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{folder / CFG_FILENAME} is not a JSON file ({type(error).__name__}: {error}).") from None
+    if not isinstance(cfg, dict):
+        raise ValueError(f"{folder / CFG_FILENAME} holds a JSON {type(cfg).__name__}, not the object of a SAELens config.")
     try:
         tensors = load_file(str(folder / WEIGHTS_FILENAME))
     except TypeError as error:  # e.g. bfloat16, which NumPy cannot hold
@@ -289,6 +302,8 @@ def read_saelens(path):
             f"{folder / WEIGHTS_FILENAME}: {error}. Convert the weights to float32 with sae-lens first "
             "(SAE.load_from_disk(path, dtype='float32').save_model(new_path))."
         ) from error
+    except (SafetensorError, OSError) as error:
+        raise ValueError(f"{folder / WEIGHTS_FILENAME} is not a safetensors file ({type(error).__name__}: {error}).") from None
     return cfg, tensors
 
 
@@ -353,8 +368,24 @@ def _checked_cfg(cfg):
         )
     if architecture == "topk" and cfg.get("k") is None:
         _refuse(cfg, "k", "a TopK SAE needs its k")
+    for field in ("d_in", "d_sae", "k", "d_out"):
+        if field in cfg or field in ("d_in", "d_sae"):
+            cfg[field] = _positive(cfg, field, "cfg.json field")
     cfg.setdefault("apply_b_dec_to_input", True)
     return cfg
+
+
+def _positive(fields, field, what, *, whole=True):
+    """``fields[field]`` as a positive int (an integral float such as 4.0 too), or a positive float when not
+    ``whole``; a ValueError naming the field otherwise."""
+    value = fields.get(field)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    kinds = int if whole else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds) or not 0 < value < np.inf:
+        kind = "whole number" if whole else "number"
+        raise ValueError(f"SAELens {what} {field}={value!r} is not a positive {kind}: the config is damaged.")
+    return value
 
 
 def _refuse(cfg, field, reason):
@@ -366,8 +397,8 @@ def _checked_tensors(cfg, tensors, source):
     tensors = dict(tensors)
     if "log_threshold" in tensors and "threshold" not in tensors:  # older JumpReLU training files
         tensors["threshold"] = np.exp(tensors.pop("log_threshold"))
-    d_in, d_sae = int(cfg["d_in"]), int(cfg["d_sae"])
-    d_out = int(cfg.get("d_out", d_in)) if cfg["architecture"] in _TRANSCODERS else d_in
+    d_in, d_sae = cfg["d_in"], cfg["d_sae"]
+    d_out = cfg.get("d_out", d_in) if cfg["architecture"] in _TRANSCODERS else d_in
     expected = {"W_enc": (d_in, d_sae), "b_enc": (d_sae,), "W_dec": (d_sae, d_out), "b_dec": (d_out,)}
     if _TRANSCODERS.get(cfg["architecture"], cfg["architecture"]) == "jumprelu":
         expected["threshold"] = (d_sae,)
@@ -389,6 +420,9 @@ def _checked_tensors(cfg, tensors, source):
                 + (f", d_out={d_out}" if d_out != d_in else "")
                 + ")."
             )
+        bad = non_finite(tensors[name], (np.inf, -np.inf) if name == "threshold" else ())
+        if bad is not None:  # a threshold of +inf (never fires) or -inf (always, as ReLU) is meaningful
+            raise ValueError(f"{source} tensor {name} holds {bad}: the SAE would compute NaN; the weights are damaged.")
     return tensors
 
 
@@ -450,7 +484,7 @@ def _decoder_fold(decoder, cfg):
 def _batchtopk_k(cfg, threshold):
     """BatchTopK's ``k`` when the metadata says the SAE was trained as BatchTopK and the threshold is one constant."""
     metadata = cfg.get("metadata") or {}
-    k = (metadata.get("training_architecture_details") or {}).get("k")
-    if metadata.get("training_architecture") != "batchtopk" or k is None or np.ptp(threshold) != 0:
+    details = metadata.get("training_architecture_details") or {}
+    if metadata.get("training_architecture") != "batchtopk" or details.get("k") is None or np.ptp(threshold) != 0:
         return None
-    return int(k) if float(k).is_integer() else float(k)
+    return _positive(details, "k", "cfg.json field metadata.training_architecture_details", whole=False)
