@@ -157,7 +157,9 @@ def _run_demo(argv):
     print(f"\ntables written to {output_dir / 'report.txt'}")
     paths = _report.write_plots(reports, output_dir)
     if paths is None:
-        print("plots skipped: matplotlib is not installed (pip install skdict[plot])")
+        from skdict.plotting._matplotlib import INSTALL_HINT
+
+        print(f"plots skipped: matplotlib is not installed ({INSTALL_HINT})")
     else:
         for path in paths:
             print(f"plot written to {path}")

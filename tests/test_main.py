@@ -174,7 +174,7 @@ def test_without_matplotlib_the_plot_is_skipped(tmp_path, capsys, monkeypatch):
     status = main(["--quick", "--methods", "TopKSAE", "--device", "cpu", "--output-dir", str(tmp_path)])
     assert status == 0
     text = capsys.readouterr().out
-    assert "plots skipped" in text and "pip install skdict[plot]" in text
+    assert "plots skipped" in text and 'pip install -e ".[plot]"' in text
     assert not list(tmp_path.glob("*.png"))
 
 

@@ -14,10 +14,12 @@ import os
 
 import numpy as np
 
+from skdict.plotting._matplotlib import INSTALL_HINT
+
 #: A latent that fires on more than this fraction of rows is dense (SAEBench and SAELens flag ~10%).
 DENSE_THRESHOLD = 0.1
 
-PLOTS_SKIPPED = "plots skipped: matplotlib is not installed (pip install 'skdict[plot]')"
+PLOTS_SKIPPED = f"plots skipped: matplotlib is not installed ({INSTALL_HINT})"
 
 
 def measure(model, source, targets=None):

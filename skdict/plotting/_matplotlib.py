@@ -7,10 +7,9 @@ drawn into the ``ax``/``fig`` the caller passes), and the caller saves or shows 
 
 from __future__ import annotations
 
-_MISSING = (
-    'skdict.plotting needs matplotlib: pip install "skdict[plot]" '
-    '(from a checkout: pip install -e ".[plot]").'
-)
+#: How to get the ``plot`` extra, for every message that says plots need matplotlib.
+INSTALL_HINT = 'pip install "skdict[plot]", or from a checkout: pip install -e ".[plot]"'
+_MISSING = f"skdict.plotting needs matplotlib: {INSTALL_HINT}."
 
 
 def figure_class():

@@ -182,7 +182,7 @@ def test_without_matplotlib_the_plots_are_skipped_and_the_rest_written(tmp_path,
     monkeypatch.setattr(_summary, "matplotlib_installed", lambda: False)
     out = tmp_path / "out"
     assert main(["train", npy, "--model", "topk", *TINY, "-o", str(out)]) == 0
-    assert "plots skipped: matplotlib is not installed (pip install 'skdict[plot]')" in capsys.readouterr().err
+    assert 'plots skipped: matplotlib is not installed (pip install "skdict[plot]", or from a checkout: pip install -e ".[plot]")' in capsys.readouterr().err
     assert sorted(name for name in os.listdir(out)) == ["metrics.json", "model", "report.md", "saelens"]
 
 
