@@ -18,6 +18,7 @@ from skdict import (
     LISTA,
     AnchoredSAE,
     BatchTopKSAE,
+    GatedSAE,
     FISTADictionaryLearning,
     JumpReLUSAE,
     MPSAE,
@@ -43,6 +44,8 @@ SAE_CASES = {
     "batchtopk": (BatchTopKSAE(24, k=3), None),
     "jumprelu": (JumpReLUSAE(24, alpha=0.01), None),
     "relu": (ReLUSAE(24, alpha=0.01), None),
+    "gated": (GatedSAE(24, alpha=0.01), None),
+    "gated-transcoder": (GatedSAE(24, alpha=0.01), Y),
     "relu-crosscoder": (ReLUSAE(24, alpha=0.01, layer_sizes=(4, 4)), None),
     "mp": (MPSAE(24, k=3), None),
 }
