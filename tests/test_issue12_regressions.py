@@ -259,3 +259,100 @@ def test_load_gemma_scope_refuses_nan(tmp_path):
     np.savez(tmp_path / "params.npz", **params)
     with pytest.raises(ValueError, match=r"tensor b_enc holds 1 NaN or infinite value\(s\), the first at index \(4,\)"):
         skdict.io.load_gemma_scope(tmp_path / "params.npz")
+
+
+# ------------------------------------------------------------------ skdict train / evaluate
+def _train_argv(data, output, *extra):
+    return ["train", str(data), "--model", "topk", "--n-components", "8", "--k", "2", "--max-steps", "3", "-q",
+            "--output", str(output), *extra]
+
+
+def test_ctrl_c_during_training_says_nothing_was_written(tmp_path, monkeypatch, capsys):
+    """Old: Ctrl-C printed the traceback of the prefetch queue's wait; now one line, status 130, no folder."""
+    from skdict.cli import main
+
+    np.save(tmp_path / "acts.npy", np.random.default_rng(0).normal(size=(200, N_FEATURES)).astype(np.float32))
+
+    def interrupted_fit(self, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(TopKSAE, "fit", interrupted_fit)
+    try:
+        status = main(_train_argv(tmp_path / "acts.npy", tmp_path / "out"))
+    except KeyboardInterrupt:
+        pytest.fail("KeyboardInterrupt escaped skdict train (a traceback, no word on what is on disk)")
+    err = capsys.readouterr().err
+    assert status == 130
+    assert "interrupted: training stopped before the model was saved: nothing of this run was written" in err
+    assert "Traceback" not in err and not (tmp_path / "out").exists()
+
+
+def test_a_bad_held_out_row_says_the_model_is_saved_but_unmeasured(tmp_path, capsys):
+    """Old: 'row 199 contains NaN ... before training' and status 1, with a model folder left unexplained."""
+    from skdict.cli import main
+
+    X = np.random.default_rng(0).normal(size=(200, N_FEATURES)).astype(np.float32)
+    X[-1, 2] = np.nan  # in the held-out tail (--eval-fraction 0.05: the last 10 rows)
+    np.save(tmp_path / "acts.npy", X)
+    status = main(_train_argv(tmp_path / "acts.npy", tmp_path / "out", "--eval-fraction", "0.05"))
+    err = capsys.readouterr().err
+    assert status == 1
+    assert "row 199" in err and "model is saved in" in err and "no report was written" in err
+    assert skdict.io.load(tmp_path / "out" / "model").n_features_in_ == N_FEATURES
+    assert not (tmp_path / "out" / "metrics.json").exists()
+
+
+# ------------------------------------------------------------------ firing_frequency / top_activating / plotting
+@pytest.mark.parametrize("block_rows", [0, -1, 2.5])
+def test_firing_frequency_refuses_a_bad_block_size(topk, X, block_rows):
+    """Old: 0 raised range()'s 'arg 3 must not be zero', -1 read nothing and said 'X has no rows'."""
+    from skdict.metrics import firing_frequency
+
+    with pytest.raises(ValueError, match=f"block_rows must be a positive integer .*got {block_rows}"):
+        firing_frequency(topk, X, block_rows=block_rows)
+
+
+def test_plot_atoms_refuses_bad_image_shapes_and_atoms(topk):
+    """Old: (-4, -4) multiplied to 16 and failed in NumPy's reshape; NaN atoms in matplotlib's axis limits;
+    an unfitted estimator was read as 'an array of shape ()'."""
+    pytest.importorskip("matplotlib")
+    from skdict.plotting import plot_atoms
+
+    with pytest.raises(ValueError, match=r"image_shape=\(-4, -2\) cannot show an atom of 8 features"):
+        plot_atoms(topk, image_shape=(-4, -2))
+    with pytest.raises(ValueError, match="the atoms hold NaN or infinity"):
+        plot_atoms(np.full((3, N_FEATURES), np.nan))
+    with pytest.raises(NotFittedError, match="TopKSAE is not fitted"):
+        plot_atoms(TopKSAE())
+
+
+@pytest.mark.parametrize(
+    "frequencies, message",
+    [([0.1, np.nan], "latent 1 has nan"), ([0.1, 3.0], "latent 1 has 3.0"), ([], "non-empty 1-D array")],
+)
+def test_plot_feature_density_refuses_frequencies_that_are_not_fractions(frequencies, message):
+    """Old: each drew a histogram silently missing or misplacing latents (an empty one for [])."""
+    pytest.importorskip("matplotlib")
+    from skdict.plotting import plot_feature_density
+
+    with pytest.raises(ValueError, match=message):
+        plot_feature_density(frequencies=np.asarray(frequencies))
+
+
+@pytest.mark.parametrize("estimators", [TopKSAE(), {}, {"a": 3}], ids=["unfitted", "empty", "not-an-estimator"])
+def test_plot_training_curves_refuses_when_nothing_has_a_history(estimators):
+    """Old: a figure of empty panels came back as if it were a plot."""
+    pytest.importorskip("matplotlib")
+    from skdict.plotting import plot_training_curves
+
+    with pytest.raises(ValueError, match="has a history_ with any of"):
+        plot_training_curves(estimators)
+
+
+def test_plot_top_activating_refuses_n_latents_zero(topk, X):
+    """Old: n_latents=0 said 'no latent of TopKSAE fires on X', which was false."""
+    pytest.importorskip("matplotlib")
+    from skdict.plotting import plot_top_activating
+
+    with pytest.raises(ValueError, match="n_latents must be a positive integer"):
+        plot_top_activating(topk, X, image_shape=(2, 4), n_latents=0)

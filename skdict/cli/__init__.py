@@ -16,8 +16,8 @@ from skdict.cli._data import DataError
 #: Sub-command name -> module with ``run(argv, log)``.
 COMMANDS = ("train", "evaluate")
 
-#: Exit statuses: a failure while training or measuring, and bad usage (argparse's own status).
-EXIT_FAILED, EXIT_USAGE = 1, 2
+#: Exit statuses: a failure while training or measuring, bad usage (argparse's own status), Ctrl-C (128 + SIGINT).
+EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 
 
 def _log(message):
@@ -42,3 +42,8 @@ def main(argv):
             raise
         _log(f"skdict {command}: error: {exc}")
         return EXIT_FAILED
+    except KeyboardInterrupt as exc:  # Ctrl-C: say what is on disk, not a traceback of the thread that was waiting
+        if "--debug" in rest:
+            raise
+        _log(f"skdict {command}: interrupted" + (f": {exc}" if str(exc) else "."))
+        return EXIT_INTERRUPTED

@@ -189,6 +189,18 @@ def _training_figures(model, seconds, notes, error):
     }
 
 
+def _measure_saved(model, rows, args):
+    """:func:`_summary.measure` of the model just saved; a failure says the model is saved but unmeasured."""
+    try:
+        return _summary.measure(model, rows)
+    except ValueError as exc:
+        saved = os.path.join(args.output, "model")
+        raise ValueError(
+            f"{exc} -- The trained model is saved in {saved}, but measuring it on {rows.name} failed, so no report "
+            f"was written: clean those rows, then run skdict evaluate {saved} DATA."
+        ) from exc
+
+
 def run(argv, log):
     """``skdict train``; returns the exit status (errors propagate to :func:`skdict.cli.main`)."""
     args = build_parser().parse_args(argv)
@@ -200,13 +212,19 @@ def run(argv, log):
         log(f"training {type(model).__name__} on {train.n_rows} rows x {source.n_features} features of {source.name}"
             f" ({'no rows held out' if held_out is None else f'{held_out.n_rows} rows held out'}), "
             f"device {model.device}")
-        seconds, notes, error = _fit(model, train, log)
+        try:
+            seconds, notes, error = _fit(model, train, log)
+        except KeyboardInterrupt:
+            raise KeyboardInterrupt(
+                f"training stopped before the model was saved: nothing of this run was written to {args.output} "
+                "(a model is saved only when training ends; give a budget, e.g. --max-steps, for a shorter run)."
+            ) from None
         if args.overwrite and os.path.isdir(args.output):
             _clear_outputs(args.output)
         os.makedirs(args.output, exist_ok=True)
         save_model(model, args.output, log)  # before measuring: a bad held-out row must not lose the model
         measured_on = held_out if held_out is not None else train
-        metrics, frequencies = _summary.measure(model, measured_on)
+        metrics, frequencies = _measure_saved(model, measured_on, args)
         metrics.update(_training_figures(model, seconds, notes, error))
         metrics.update(model=args.model, estimator=repr(model), data=args.data, n_train_rows=train.n_rows,
                        measured_on="held-out rows" if held_out is not None else "training rows")

@@ -8,24 +8,11 @@ block at a time, for any estimator with ``transform``), which the firing frequen
 
 from __future__ import annotations
 
-from numbers import Integral
-
 import numpy as np
 from sklearn.utils import Bunch
 
 from skdict._array import get_namespace, is_cupy_array, to_numpy
-from skdict.metrics._code_blocks import check_fitted, code_blocks, n_latents
-
-
-def _check_n(n):
-    if isinstance(n, bool) or not isinstance(n, Integral) or n < 1:
-        raise ValueError(f"n must be a positive integer (samples listed per latent), got {n!r}.")
-    return int(n)
-
-
-def _check_batch_size(batch_size):
-    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, Integral) or batch_size < 1):
-        raise ValueError(f"batch_size must be a positive integer (rows per block) or None, got {batch_size!r}.")
+from skdict.metrics._code_blocks import check_count, check_fitted, code_blocks, n_latents
 
 
 def _check_latents(latents, n_latents):
@@ -197,8 +184,8 @@ def top_activating(estimator, X, n=10, *, latents=None, batch_size=None, return_
         ``[0, n_latents)``; and whatever the data source raises for bad data (non-finite
         rows, named with their index).
     """
-    n = _check_n(n)
-    _check_batch_size(batch_size)
+    n = check_count(n, "n", "samples listed per latent", allow_none=False)
+    check_count(batch_size, "batch_size")
     check_fitted(estimator)
     known = n_latents(estimator)
     wanted = None if known is None else _check_latents(latents, known)

@@ -9,6 +9,8 @@ encoded block by block, so a file far larger than memory is handled like an arra
 
 from __future__ import annotations
 
+from numbers import Integral
+
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
@@ -30,6 +32,19 @@ def check_fitted(estimator):
     """scikit-learn's fitted check for its estimators; any other object with ``transform`` is taken as fitted."""
     if isinstance(estimator, BaseEstimator):
         check_is_fitted(estimator)
+
+
+def check_count(value, name, what="rows per block", *, allow_none=True):
+    """``value`` must be a positive int (or ``None`` when allowed); a ValueError naming ``name`` and ``what`` it counts.
+
+    ``0`` or ``-1`` rows per block would otherwise loop forever or read no rows and report an empty ``X``.
+    """
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
+        none = " or None" if allow_none else ""
+        raise ValueError(f"{name} must be a positive integer ({what}){none}, got {value!r}.")
+    return int(value)
 
 
 def data_source(X):
@@ -71,9 +86,11 @@ def code_blocks(estimator, X, *, batch_size=None, dense=True):
     sklearn.exceptions.NotFittedError
         A scikit-learn estimator that is not fitted.
     ValueError
-        A block holds NaN/inf (the message names the source and row).
+        A block holds NaN/inf (the message names the source and row); ``batch_size`` is not a
+        positive integer or None.
     """
     check_fitted(estimator)
+    check_count(batch_size, "batch_size")
     source = data_source(X)
     if batch_size is None:
         batch_size = max(1, BLOCK_ENTRIES // max(n_latents(estimator) or 1, source.n_features))

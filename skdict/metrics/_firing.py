@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from skdict._array import get_namespace, to_numpy
-from skdict.metrics._code_blocks import code_blocks
+from skdict.metrics._code_blocks import check_count, code_blocks
 from skdict.metrics._sparsity import _sparse_pattern
 from skdict.metrics._validation import _is_sparse
 
@@ -49,8 +49,10 @@ def firing_frequency(estimator, X, *, block_rows=None):
     Raises
     ------
     ValueError
-        ``X`` has no rows, or a block holds NaN/inf (the message names the row).
+        ``X`` has no rows, a block holds NaN/inf (the message names the row), or ``block_rows``
+        is not a positive integer or None.
     """
+    check_count(block_rows, "block_rows")
     counts, n_rows = None, 0
     for _, block, codes in code_blocks(estimator, X, batch_size=block_rows, dense=False):
         active = _active_per_latent(codes)

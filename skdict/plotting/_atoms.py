@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from sklearn.exceptions import NotFittedError
 
 from skdict._array import to_numpy
 from skdict.metrics import firing_frequency
@@ -19,25 +20,40 @@ def _atoms_and_estimator(atoms_or_estimator):
     obj = atoms_or_estimator
     if hasattr(obj, "components_") or hasattr(obj, "steps"):
         return to_numpy(_components(obj)), obj, estimator_name(obj)
+    if hasattr(obj, "fit") and hasattr(obj, "get_params"):  # an estimator without components_: not fitted
+        raise NotFittedError(
+            f"This {estimator_name(obj)} is not fitted (it has no components_): fit it before plot_atoms, "
+            "or pass an array of atoms as rows."
+        )
     atoms = to_numpy(obj) if hasattr(obj, "__cuda_array_interface__") else np.asarray(obj)
     if atoms.ndim != 2:
         raise ValueError(
             f"atoms_or_estimator must be a fitted estimator with components_ or an array of atoms as rows "
             f"(n_atoms, n_features); got an array of shape {atoms.shape}."
         )
+    if not np.isfinite(atoms).all():
+        raise ValueError("the atoms hold NaN or infinity: there is no colour scale to draw them on.")
     return atoms, None, "the dictionary"
 
 
-def _check_image_shape(image_shape, n_features):
+def check_image_shape(image_shape, n_features, what="an atom", fix=", or image_shape=None to draw each atom as a profile"):
+    """``image_shape`` as ``(H, W)``, two positive ints with ``H * W = n_features`` (``None`` stays ``None``).
+
+    Raises
+    ------
+    ValueError
+        Not two positive whole numbers whose product is ``n_features`` (``(-4, -4)`` multiplies to 16 too).
+    """
     if image_shape is None:
         return None
-    shape = tuple(int(s) for s in image_shape)
-    if len(shape) != 2 or math.prod(shape) != n_features:
+    shape = tuple(image_shape) if np.iterable(image_shape) else (image_shape,)
+    whole = all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s > 0 for s in shape)
+    if len(shape) != 2 or not whole or math.prod(shape) != n_features:
         raise ValueError(
-            f"image_shape={tuple(image_shape)} does not hold an atom of {n_features} features: give (H, W) "
-            f"with H * W = {n_features}, or image_shape=None to draw each atom as a profile."
+            f"image_shape={image_shape!r} cannot show {what} of {n_features} features as an image: give (H, W), "
+            f"positive integers with H * W = {n_features}{fix}."
         )
-    return shape
+    return int(shape[0]), int(shape[1])
 
 
 def _ordering(estimator, X, order, n_atoms):
@@ -123,7 +139,7 @@ def plot_atoms(atoms_or_estimator, *, image_shape=None, X=None, n_atoms=64, orde
     atoms, estimator, name = _atoms_and_estimator(atoms_or_estimator)
     if int(n_atoms) < 1:
         raise ValueError(f"n_atoms must be at least 1, got {n_atoms}.")
-    image_shape = _check_image_shape(image_shape, atoms.shape[1])
+    image_shape = check_image_shape(image_shape, atoms.shape[1])
     ranked, frequencies, ordering = _ordering(estimator, X, order, atoms.shape[0])
     shown = ranked[: int(n_atoms)]
     n_cols = int(n_cols) if n_cols else math.ceil(math.sqrt(shown.size))

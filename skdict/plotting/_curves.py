@@ -60,7 +60,7 @@ def plot_training_curves(estimators, *, keys=CORE_KEYS, history="epoch", fig=Non
     Raises
     ------
     ValueError
-        An unknown ``history``, or no keys.
+        An unknown ``history``, no keys, or no estimator records any of ``keys`` (e.g. none is fitted).
     ImportError
         matplotlib is missing (``pip install "skdict[plot]"``).
     """
@@ -70,12 +70,24 @@ def plot_training_curves(estimators, *, keys=CORE_KEYS, history="epoch", fig=Non
     if not keys:
         raise ValueError("keys is empty: name at least one history key to plot (e.g. 'loss').")
     named = _named(estimators)
+    _check_something_to_draw(named, keys, history)
     n_cols = min(2, len(keys))
     fig = new_figure(fig, figsize=(5.5 * n_cols, 3.6 * math.ceil(len(keys) / n_cols)))
     for position, key in enumerate(keys):
         ax = fig.add_subplot(math.ceil(len(keys) / n_cols), n_cols, position + 1)
         _draw_key(ax, named, key, history)
     return fig
+
+
+def _check_something_to_draw(named, keys, history):
+    """An empty figure must not pass for a plot: at least one estimator records at least one of ``keys``."""
+    if not any(_curve(estimator, key, history) is not None for estimator in named.values() for key in keys):
+        attribute = _HISTORIES[history][0]
+        raise ValueError(
+            f"no estimator among {sorted(named) or 'none'} has a {attribute} with any of {list(keys)}: fit them "
+            "first (an unfitted estimator has no history)"
+            + ("; only SAEs keep step_history_, use history='epoch' for other learners." if history == "step" else ".")
+        )
 
 
 def _draw_key(ax, named, key, history):

@@ -15,6 +15,19 @@ def log_frequencies(frequencies):
     return np.log10(frequencies[alive]), int(frequencies.size - np.count_nonzero(alive))
 
 
+def _check_frequencies(frequencies):
+    """Firing frequencies are a non-empty 1-D array of fractions in [0, 1] (a NaN would vanish from the histogram)."""
+    frequencies = np.asarray(frequencies, dtype=np.float64)
+    if frequencies.ndim != 1 or frequencies.size == 0:
+        raise ValueError(f"frequencies must be a non-empty 1-D array (one per latent), got shape {frequencies.shape}.")
+    outside = np.flatnonzero(~((frequencies >= 0) & (frequencies <= 1)))  # NaN fails both
+    if outside.size:
+        raise ValueError(
+            f"frequencies must be fractions of samples in [0, 1]; latent {outside[0]} has {frequencies[outside[0]]} "
+            f"({outside.size} such latents): pass skdict.metrics.firing_frequency(estimator, X)."
+        )
+
+
 def plot_feature_density(estimator=None, X=None, *, frequencies=None, bins=50, ax=None):
     """Histogram of :math:`\\log_{10} f_j` over latents, as SAELens and Neuronpedia show "feature density".
 
@@ -44,7 +57,8 @@ def plot_feature_density(estimator=None, X=None, *, frequencies=None, bins=50, a
     Raises
     ------
     ValueError
-        Neither ``frequencies`` nor both ``estimator`` and ``X``.
+        Neither ``frequencies`` nor both ``estimator`` and ``X``; ``frequencies`` not a
+        non-empty 1-D array of values in [0, 1].
     ImportError
         matplotlib is missing (``pip install "skdict[plot]"``).
     """
@@ -52,6 +66,7 @@ def plot_feature_density(estimator=None, X=None, *, frequencies=None, bins=50, a
         if estimator is None or X is None:
             raise ValueError("plot_feature_density needs a fitted estimator and X, or frequencies=.")
         frequencies = firing_frequency(estimator, X)
+    _check_frequencies(frequencies)
     name = "" if estimator is None else f" of {estimator_name(estimator)}"
     log_f, n_dead = log_frequencies(frequencies)
     fig, ax = figure_and_axes(ax, figsize=(6.0, 4.0))

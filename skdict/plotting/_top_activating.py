@@ -2,25 +2,18 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from skdict._array import to_numpy
 from skdict.inspection import top_activating
-from skdict.metrics._code_blocks import data_source
+from skdict.metrics._code_blocks import check_count, data_source
+from skdict.plotting._atoms import check_image_shape
 from skdict.plotting._matplotlib import estimator_name, new_figure
 
 
 def _image_shape(image_shape, n_features):
-    """``image_shape`` as ``(H, W)`` with ``H * W = n_features``, or a ValueError naming it."""
-    shape = None if image_shape is None else tuple(int(s) for s in image_shape)
-    if shape is None or len(shape) != 2 or math.prod(shape) != n_features:
-        raise ValueError(
-            f"image_shape={image_shape!r} cannot show a sample of {n_features} features as an image: "
-            f"give (H, W) with H * W = {n_features}."
-        )
-    return shape
+    """``image_shape`` as ``(H, W)`` with ``H * W = n_features``, or a ValueError naming it (``None`` too)."""
+    return check_image_shape((None,) if image_shape is None else image_shape, n_features, "a sample", fix="")
 
 
 def _most_used_latents(estimator, source, n_latents, batch_size):
@@ -94,7 +87,8 @@ def plot_top_activating(estimator, X, *, image_shape, latents=None, n=8, n_laten
     source = data_source(X)
     image_shape = _image_shape(image_shape, source.n_features)
     if latents is None:
-        latents = _most_used_latents(estimator, source, int(n_latents), batch_size)
+        n_latents = check_count(n_latents, "n_latents", "latents shown, one row each", allow_none=False)
+        latents = _most_used_latents(estimator, source, n_latents, batch_size)
         if len(latents) == 0:
             raise ValueError(f"no latent of {estimator_name(estimator)} fires on X: there is nothing to show.")
     top = top_activating(estimator, source, n=n, latents=latents, batch_size=batch_size, return_samples=True)
