@@ -4,8 +4,9 @@ from skdict.sae.anchored import AnchoredSAE
 from skdict.sae.batchtopk import BatchTopKSAE
 from skdict.sae.gated import GatedSAE
 from skdict.sae.jumprelu import JumpReLUSAE
+from skdict.sae.matryoshka import MatryoshkaSAE
 from skdict.sae.mp import MPSAE
 from skdict.sae.relu import ReLUSAE
 from skdict.sae.topk import TopKSAE
 
-__all__ = ["AnchoredSAE", "BatchTopKSAE", "GatedSAE", "JumpReLUSAE", "MPSAE", "ReLUSAE", "TopKSAE"]
+__all__ = ["AnchoredSAE", "BatchTopKSAE", "GatedSAE", "JumpReLUSAE", "MatryoshkaSAE", "MPSAE", "ReLUSAE", "TopKSAE"]

@@ -23,7 +23,8 @@ A new SAE subclasses :class:`BaseSparseAutoencoder` (and a mixin it shares, such
    the pre-activations ``A`` (set ``_rowwise_support = True`` when a row's support depends on that
    row only: the step then works in row blocks); optionally ``_keep_support`` for inference in place.
 4. **Its extra loss**: ``_sparsity_penalty`` (value, gradient on the support, parameter
-   gradients), ``_aux_support`` for a loss on dead latents, ``_probe_pairs``/``_probe_grads``
+   gradients), ``_reconstruction`` for another reconstruction term (Matryoshka's nested prefixes),
+   ``_aux_support`` for a loss on dead latents, ``_probe_pairs``/``_probe_grads``
    for learnable thresholds reached by a straight-through estimator.
 5. **Its extra parameters**: their names in ``_extra_parameters``, initial values from
    ``_init_extra_parameters``, those in pre-activation units in ``_preactivation_unit_parameters``,
@@ -67,6 +68,7 @@ from skdict.ops.atoms import normalize_rows
 from skdict.ops._threads import run_row_blocks
 from skdict.ops.geometric_median import geometric_median
 from skdict.sae._step import add_bias, gather_codes, loss_and_grads, preactivations, root_mean_square, sum_of_squares
+from skdict.sae._reconstruction import reconstruction
 from skdict.sae._data import InMemoryData, StreamedData, is_target
 from skdict.ops.moments import RunningMoments
 from skdict.sources import PairedSource, RowRangeSource, as_source, is_out_of_core, prefetched
@@ -300,6 +302,10 @@ class BaseSparseAutoencoder(
         return loss_and_grads(
             self, params, X, Y, centre=self._centre(), tied=not self.is_transcoder_, dead_mask=dead_mask
         )
+
+    def _reconstruction(self, Z, params, Y):
+        """The reconstruction term of the loss of codes ``Z`` (a :class:`~skdict.sae._reconstruction.Reconstruction`)."""
+        return reconstruction(Z, params["components_"], params["decoder_bias_"], Y)
 
     def _encoding_state(self, params):
         """What :meth:`_encode` can reuse across the blocks of one inference call (e.g. a Gram matrix)."""

@@ -239,23 +239,18 @@ def loss_and_grads(model, params, X, Y, *, centre, tied, dead_mask=None):
     rows, cols = forward.rows, forward.cols
     shape = (n_rows, W_dec.shape[0])
     Z = CodeMatrix(rows, cols, forward.values, shape)
-    residual = Z.dot(W_dec)
-    residual += params["decoder_bias_"]
-    residual -= Y
-    squared_error = sum_of_squares(residual)
+    fit = model._reconstruction(Z, params, Y)  # the reconstruction term (of every prefix, for Matryoshka)
+    residual, squared_error = fit.residual, fit.squared_error
     penalty_grad, penalty_param_grads = forward.penalty_grad, forward.penalty_param_grads
-    loss = 0.5 * squared_error / n_rows + forward.penalty
-
-    G = residual / n_rows  # dL/dy_hat
-    grad_dec = Z.tdot(G)
-    grad_dec_bias = xp.sum(G, axis=0)
+    loss = fit.loss + forward.penalty
+    grad_dec, grad_dec_bias = fit.grad_components, fit.grad_decoder_bias
 
     probe = forward.probe
     pair_rows, pair_cols = rows, cols
     if probe is not None:
         pair_rows = xp.concatenate([rows, probe[0]])
         pair_cols = xp.concatenate([cols, probe[1]])
-    dZ = sampled_row_dots(G, W_dec, pair_rows, pair_cols)
+    dZ = fit.code_grads(pair_rows, pair_cols)
     dA_values = [dZ[: rows.shape[0]] + penalty_grad]
     dA_rows, dA_cols = [rows], [cols]
 

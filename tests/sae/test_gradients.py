@@ -9,7 +9,7 @@ reference's finite differences, one of them is wrong.
 import numpy as np
 import pytest
 
-from skdict import BatchTopKSAE, JumpReLUSAE, ReLUSAE, TopKSAE
+from skdict import BatchTopKSAE, JumpReLUSAE, MatryoshkaSAE, ReLUSAE, TopKSAE
 from skdict.sae._step import loss_and_grads
 from skdict.sae._data import InMemoryData
 
@@ -18,12 +18,12 @@ N_ROWS, D_IN, D_OUT, N_LATENTS = 6, 5, 4, 7
 
 def dense_codes(est, A, training=True):
     """Dense z = sigma(a) of each architecture, written independently of the engine."""
-    if isinstance(est, BatchTopKSAE):
+    if isinstance(est, BatchTopKSAE) and getattr(est, "activation", "batchtopk") == "batchtopk":
         flat = A.ravel()
         keep = np.zeros(flat.shape, bool)
         keep[np.argsort(flat)[::-1][: est.k_ * A.shape[0]]] = True
         return np.where(keep.reshape(A.shape) & (A > 0), A, 0.0)
-    if isinstance(est, TopKSAE):
+    if isinstance(est, (TopKSAE, MatryoshkaSAE)):  # a Matryoshka SAE with activation="topk"
         order = np.argsort(A, axis=1)[:, ::-1][:, : est.k_]
         mask = np.zeros(A.shape, bool)
         np.put_along_axis(mask, order, True, axis=1)
@@ -40,6 +40,9 @@ def reference_loss(est, params, X, Y, tied, dead_mask=None, frozen_residual=None
     residual = Z @ params["components_"] + params["decoder_bias_"] - Y
     B = X.shape[0]
     loss = 0.5 * np.sum(residual**2) / B
+    for width in getattr(est, "matryoshka_widths_", ())[:-1]:  # Matryoshka: each inner prefix reconstructs Y too
+        inner = Z[:, :width] @ params["components_"][:width] + params["decoder_bias_"] - Y
+        loss += 0.5 * np.sum(inner**2) / B
     if isinstance(est, ReLUSAE):
         weights = np.ones(Z.shape[1])
         if est.layer_sizes is not None:  # crosscoder: summed per-layer decoder norms
@@ -61,9 +64,9 @@ def reference_loss(est, params, X, Y, tied, dead_mask=None, frozen_residual=None
     return loss, residual
 
 
-def make_estimator(cls, rng, transcoder):
-    kwargs = {"n_components": N_LATENTS, "random_state": 0}
-    if cls in (TopKSAE, BatchTopKSAE):
+def make_estimator(cls, rng, transcoder, **params):
+    kwargs = {"n_components": N_LATENTS, "random_state": 0, **params}
+    if cls in (TopKSAE, BatchTopKSAE, MatryoshkaSAE):
         kwargs["k"] = 3
     if cls is ReLUSAE:
         kwargs["alpha"] = 0.3
@@ -95,13 +98,15 @@ def finite_difference(fn, value, eps=1e-6):
 
 
 ESTIMATORS = [TopKSAE, BatchTopKSAE, ReLUSAE, JumpReLUSAE]
+#: Matryoshka's nested prefixes (1, 2, 7) of the 7 latents, with either activation.
+MATRYOSHKA = [(MatryoshkaSAE, {"activation": "batchtopk"}), (MatryoshkaSAE, {"activation": "topk"})]
 
 
 @pytest.mark.parametrize("transcoder", [False, True], ids=["sae", "transcoder"])
-@pytest.mark.parametrize("cls", ESTIMATORS)
-def test_gradients_match_finite_differences(cls, transcoder):
+@pytest.mark.parametrize("cls, params", [(cls, {}) for cls in ESTIMATORS] + MATRYOSHKA)
+def test_gradients_match_finite_differences(cls, params, transcoder):
     rng = np.random.default_rng(1)
-    est, X, Y = make_estimator(cls, rng, transcoder)
+    est, X, Y = make_estimator(cls, rng, transcoder, **params)
     tied = not transcoder
     params = est._params()
     result = loss_and_grads(est, params, X, Y, centre=est._centre(), tied=tied)
@@ -114,10 +119,10 @@ def test_gradients_match_finite_differences(cls, transcoder):
 
 
 @pytest.mark.parametrize("transcoder", [False, True], ids=["sae", "transcoder"])
-@pytest.mark.parametrize("cls", [TopKSAE, BatchTopKSAE])
-def test_auxk_gradients_match_finite_differences_with_detached_residual(cls, transcoder):
+@pytest.mark.parametrize("cls, params", [(TopKSAE, {}), (BatchTopKSAE, {})] + MATRYOSHKA)
+def test_auxk_gradients_match_finite_differences_with_detached_residual(cls, params, transcoder):
     rng = np.random.default_rng(2)
-    est, X, Y = make_estimator(cls, rng, transcoder)
+    est, X, Y = make_estimator(cls, rng, transcoder, **params)
     tied = not transcoder
     params = est._params()
     dead_mask = np.zeros(N_LATENTS, bool)
