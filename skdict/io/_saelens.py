@@ -47,7 +47,9 @@ SAELENS_FORMAT_VERSION = "6.0.0"
 UNIT_NORM_TOL = 1e-5
 
 _TRANSCODERS = {"transcoder": "standard", "jumprelu_transcoder": "jumprelu"}
-_ARCHITECTURES = ("standard", "topk", "jumprelu", *_TRANSCODERS)
+_ARCHITECTURES = ("standard", "topk", "jumprelu", "gated", *_TRANSCODERS)
+#: A gated SAE's tensors beyond W_enc, W_dec, b_dec (its b_gate takes the place of b_enc).
+_GATED_TENSORS = ("b_gate", "r_mag", "b_mag")
 #: cfg.json fields the exporter computes from the model: overriding them would break the equivalence.
 _COMPUTED_FIELDS = (
     "architecture",
@@ -75,6 +77,7 @@ def export_saelens(estimator, path, *, overwrite=False, **cfg_overrides):
     ``JumpReLUSAE``         ``"jumprelu"``             ``"jumprelu_transcoder"``
     ``BatchTopKSAE``        ``"jumprelu"``, constant   ``"jumprelu_transcoder"``, constant
                             threshold :math:`\\theta`   threshold :math:`\\theta`
+    ``GatedSAE``            ``"gated"``                not supported by SAELens 6
     ======================  =========================  ===============================
 
     The training penalty (``alpha``) is not written: SAELens's inference configs have no such
@@ -145,7 +148,7 @@ def _unwrapped(estimator):
 
 def _saelens_architecture(model):
     """``(architecture, architecture's cfg fields, activation)`` of a skdict SAE; TypeError if SAELens has none."""
-    from skdict.sae import BatchTopKSAE, JumpReLUSAE, ReLUSAE, TopKSAE
+    from skdict.sae import BatchTopKSAE, GatedSAE, JumpReLUSAE, ReLUSAE, TopKSAE
 
     name = type(model).__name__
     transcoder = model.is_transcoder_
@@ -169,6 +172,13 @@ def _saelens_architecture(model):
         return "topk", {"k": int(model.k_), "rescale_acts_by_decoder_norm": False}, (None, {})
     if isinstance(model, ReLUSAE):
         return ("transcoder" if transcoder else "standard"), {}, (None, {})
+    if isinstance(model, GatedSAE):
+        if transcoder:
+            raise TypeError(
+                f"{name} was fitted as a transcoder, and SAELens 6 has no gated transcoder architecture: export a "
+                "gated SAE (fit(X)), or use ReLUSAE or JumpReLUSAE for a transcoder to share with SAELens."
+            )
+        return "gated", {}, ("gated", {})
     if not hasattr(model, "encoder_"):
         raise TypeError(
             f"{name} has no encoder (codes come from a pursuit over its tied dictionary, not from "
@@ -176,7 +186,7 @@ def _saelens_architecture(model):
             "ReLUSAE, JumpReLUSAE or BatchTopKSAE instead."
         )
     raise TypeError(
-        f"{name} has no SAELens counterpart: export_saelens writes TopKSAE, ReLUSAE, JumpReLUSAE and BatchTopKSAE."
+        f"{name} has no SAELens counterpart: export_saelens writes TopKSAE, ReLUSAE, JumpReLUSAE, BatchTopKSAE and GatedSAE."
     )
 
 
@@ -197,6 +207,8 @@ def _saelens_tensors(model, activation):
         tensors["threshold"] = to_numpy(model.threshold_)
     elif kind == "constant_threshold":
         tensors["threshold"] = np.full(model.components_.shape[0], model.threshold_)
+    elif kind == "gated":  # the gate's bias is SAELens's b_gate; the magnitude path's r_mag, b_mag
+        tensors.update(b_gate=tensors.pop("b_enc"), r_mag=to_numpy(model.r_mag_), b_mag=to_numpy(model.b_mag_))
     return tensors
 
 
@@ -247,7 +259,7 @@ def load_saelens(path, *, device=None):
     ``"standard"`` and ``"transcoder"`` become a :class:`~skdict.ReLUSAE`, ``"topk"`` a
     :class:`~skdict.TopKSAE` (same ``k``), ``"jumprelu"`` and ``"jumprelu_transcoder"`` a
     :class:`~skdict.JumpReLUSAE` (a :class:`~skdict.BatchTopKSAE` when the metadata says it was
-    trained as one and its threshold is one constant). Codes and reconstructions equal
+    trained as one and its threshold is one constant), ``"gated"`` a :class:`~skdict.GatedSAE`. Codes and reconstructions equal
     SAELens's (to rounding), after the folds of this module's docstring. Training parameters
     (``alpha``, ``learning_rate``, ...) are skdict's defaults; ``set_params`` them before training on.
 
@@ -402,6 +414,9 @@ def _checked_tensors(cfg, tensors, source):
     expected = {"W_enc": (d_in, d_sae), "b_enc": (d_sae,), "W_dec": (d_sae, d_out), "b_dec": (d_out,)}
     if _TRANSCODERS.get(cfg["architecture"], cfg["architecture"]) == "jumprelu":
         expected["threshold"] = (d_sae,)
+    if cfg["architecture"] == "gated":
+        del expected["b_enc"]
+        expected.update((name, (d_sae,)) for name in _GATED_TENSORS)
     unexpected = sorted(set(tensors) - set(expected))
     if unexpected:
         raise ValueError(
@@ -428,17 +443,20 @@ def _checked_tensors(cfg, tensors, source):
 
 def _skdict_model(cfg, tensors):
     """``(class, constructor parameters, arrays, fitted scalars)`` of the skdict SAE that computes the same."""
-    from skdict.sae import BatchTopKSAE, JumpReLUSAE, ReLUSAE, TopKSAE
+    from skdict.sae import BatchTopKSAE, GatedSAE, JumpReLUSAE, ReLUSAE, TopKSAE
 
     kind = _TRANSCODERS.get(cfg["architecture"], cfg["architecture"])
     transcoder = cfg["architecture"] in _TRANSCODERS
     dtype = np.result_type(*(t.dtype for t in tensors.values()))
     encoder = tensors["W_enc"].astype(np.float64).T  # (d_sae, d_in), skdict's layout
-    bias = tensors["b_enc"].astype(np.float64)
+    gated = {name: tensors[name].astype(np.float64) for name in _GATED_TENSORS if name in tensors}
+    bias = gated.pop("b_gate") if "b_gate" in gated else tensors["b_enc"].astype(np.float64)
     decoder = tensors["W_dec"].astype(np.float64)
     decoder_bias = tensors["b_dec"].astype(np.float64)
     if not transcoder and not cfg["apply_b_dec_to_input"]:  # x W^T + b = (x - b_dec) W^T + (b + b_dec W^T)
         bias = bias + decoder_bias @ encoder.T
+        if gated:  # the magnitude path's directions are e^r_mag W
+            gated["b_mag"] = gated["b_mag"] + np.exp(gated["r_mag"]) * (decoder_bias @ encoder.T)
     threshold = tensors["threshold"].astype(np.float64) if "threshold" in tensors else None
     scale = _decoder_fold(decoder, cfg)
     encoder, bias, decoder = encoder * scale[:, None], bias * scale, decoder / scale[:, None]
@@ -450,6 +468,9 @@ def _skdict_model(cfg, tensors):
         return ReLUSAE, {}, arrays, {}
     if kind == "topk":
         return TopKSAE, {"k": int(cfg["k"])}, arrays, {}
+    if kind == "gated":  # decoder norms fold into b_mag as into b_gate (SAELens's fold_W_dec_norm); r_mag is unchanged
+        magnitude = {"r_mag_": gated["r_mag"], "b_mag_": gated["b_mag"] * scale}
+        return GatedSAE, {}, {**arrays, **{name: value.astype(dtype) for name, value in magnitude.items()}}, {}
     threshold = np.maximum(threshold * scale, 0.0).astype(dtype)  # SAELens: ReLU(a) 1[a > theta]
     k = _batchtopk_k(cfg, threshold)
     if k is not None:

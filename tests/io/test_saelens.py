@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 
-from skdict import AnchoredSAE, BatchTopKSAE, JumpReLUSAE, MPSAE, ReLUSAE, TopKSAE
+from skdict import AnchoredSAE, BatchTopKSAE, GatedSAE, JumpReLUSAE, MPSAE, ReLUSAE, TopKSAE
 from skdict.io._saelens import export_saelens, from_saelens, load_saelens, read_saelens
 
 FIXTURES = Path(__file__).parent / "fixtures" / "saelens"
@@ -46,6 +46,9 @@ def saelens_forward(cfg, tensors, X):
     x = np.asarray(X, dtype=np.float64)
     if cfg.get("apply_b_dec_to_input", True) and "transcoder" not in architecture:
         x = x - t["b_dec"]
+    if architecture == "gated":  # gated_sae.py: 1[x W_enc + b_gate > 0] ReLU(x (W_enc e^r_mag) + b_mag)
+        z = (x @ t["W_enc"] + t["b_gate"] > 0) * _relu(x @ (t["W_enc"] * np.exp(t["r_mag"])) + t["b_mag"])
+        return z, z @ t["W_dec"] + t["b_dec"]
     a = x @ t["W_enc"] + t["b_enc"]
     decoder = t["W_dec"]
     if architecture == "topk":
@@ -200,6 +203,7 @@ EXPORTABLE = [
     ("topk", TopKSAE(24, k=3), None, "topk"),
     ("jumprelu", JumpReLUSAE(24, alpha=0.01, threshold_init=0.05), None, "jumprelu"),
     ("batchtopk", BatchTopKSAE(24, k=3), None, "jumprelu"),
+    ("gated", GatedSAE(24, alpha=0.01), None, "gated"),
     ("relu-transcoder", ReLUSAE(24, alpha=0.01), Y, "transcoder"),
     ("jumprelu-transcoder", JumpReLUSAE(24, alpha=0.01, threshold_init=0.05), Y, "jumprelu_transcoder"),
     ("batchtopk-transcoder", BatchTopKSAE(24, k=3), Y, "jumprelu_transcoder"),
@@ -292,7 +296,7 @@ def _write(folder, cfg, tensors):
 @pytest.mark.parametrize(
     "field, value",
     [
-        ("architecture", "gated"),
+        ("architecture", "skip_transcoder"),
         ("architecture", "batchtopk"),
         ("normalize_activations", "expected_average_only_in"),
         ("normalize_activations", "layer_norm"),

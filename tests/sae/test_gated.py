@@ -167,3 +167,76 @@ def test_anchored_gated_sae_keeps_its_anchors():
     assert isinstance(model.estimator_, GatedSAE)
     cosines = np.sum(model.components_[:3] * anchors, axis=1)
     assert np.all(cosines > 0.99), cosines
+
+
+# ------------------------------------------------------------------------------ SAELens's "gated" architecture
+def saelens_gated_forward(tensors, X, apply_b_dec):
+    """SAELens's GatedSAE.encode/decode in NumPy (W_enc is (d_in, d_sae) there)."""
+    x = X - tensors["b_dec"] if apply_b_dec else X
+    gate = x @ tensors["W_enc"] + tensors["b_gate"] > 0
+    z = gate * np.maximum(x @ (tensors["W_enc"] * np.exp(tensors["r_mag"])) + tensors["b_mag"], 0)
+    return z, z @ tensors["W_dec"] + tensors["b_dec"]
+
+
+@pytest.mark.parametrize("apply_b_dec", [True, False])
+def test_any_saelens_gated_weights_load_with_the_same_reconstructions(apply_b_dec):
+    """Non-unit decoder rows fold into W_gate, b_gate and b_mag (codes scale by the norms); x_hat is SAELens's."""
+    from skdict.io._saelens import from_saelens
+
+    rng = np.random.default_rng(3)
+    d_in, d_sae = 6, 20
+    norms = rng.uniform(0.2, 5.0, size=d_sae)
+    atoms = rng.normal(size=(d_sae, d_in))
+    tensors = {
+        "W_enc": rng.normal(size=(d_in, d_sae)), "b_gate": rng.normal(size=d_sae),
+        "r_mag": 0.5 * rng.normal(size=d_sae), "b_mag": rng.normal(size=d_sae),
+        "W_dec": atoms / np.linalg.norm(atoms, axis=1, keepdims=True) * norms[:, None], "b_dec": rng.normal(size=d_in),
+    }
+    cfg = {"architecture": "gated", "d_in": d_in, "d_sae": d_sae, "apply_b_dec_to_input": apply_b_dec,
+           "metadata": {"sae_lens_version": "6.54.12"}}
+    X = rng.normal(size=(50, d_in))
+    codes, recon = saelens_gated_forward(tensors, X, apply_b_dec)
+    model = from_saelens(cfg, tensors)
+    assert type(model) is GatedSAE
+    assert 0 < np.count_nonzero(codes) < codes.size
+    np.testing.assert_allclose(model.transform(X), codes * norms, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(model.predict(X), recon, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(np.linalg.norm(model.components_, axis=1), 1.0)
+
+
+def test_export_writes_saelens_gated_tensors_and_refuses_a_gated_transcoder(tmp_path, fitted):
+    from skdict.io._saelens import export_saelens, load_saelens, read_saelens
+
+    sae, X = fitted
+    cfg, tensors = read_saelens(export_saelens(sae, tmp_path / "sae"))
+    assert cfg["architecture"] == "gated" and sorted(tensors) == ["W_dec", "W_enc", "b_dec", "b_gate", "b_mag", "r_mag"]
+    codes, recon = saelens_gated_forward(tensors, X, cfg["apply_b_dec_to_input"])
+    np.testing.assert_allclose(sae.transform(X), codes, rtol=1e-10, atol=1e-12)
+    np.testing.assert_array_equal(load_saelens(tmp_path / "sae").transform(X), sae.transform(X))
+    rng = np.random.default_rng(0)
+    transcoder = GatedSAE(8, max_steps=5, random_state=0).fit(X, rng.normal(size=(X.shape[0], 3)))
+    with pytest.raises(TypeError, match="no gated transcoder"):
+        export_saelens(transcoder, tmp_path / "transcoder")
+
+
+def test_a_gated_sae_written_by_sae_lens_loads_with_its_codes(tmp_path):
+    """The real sae-lens (the peer environment): GatedSAE.save_model, then load_saelens, same codes."""
+    sae_lens = pytest.importorskip("sae_lens")
+    import torch
+
+    from skdict.io._saelens import load_saelens
+
+    torch.manual_seed(0)
+    sae = sae_lens.GatedSAE(sae_lens.GatedSAEConfig(d_in=6, d_sae=20, dtype="float32", device="cpu"))
+    with torch.no_grad():
+        for parameter in sae.parameters():
+            parameter.copy_(torch.randn_like(parameter))
+    sae.save_model(tmp_path)
+    X = np.random.default_rng(0).normal(size=(40, 6)).astype(np.float32)
+    with torch.no_grad():
+        codes = sae.encode(torch.from_numpy(X))
+        recon = sae.decode(codes).numpy()
+    model = load_saelens(tmp_path)
+    norms = np.linalg.norm(sae.W_dec.detach().numpy(), axis=1)
+    np.testing.assert_allclose(model.transform(X), codes.numpy() * norms, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(model.predict(X), recon, rtol=1e-4, atol=1e-4)
