@@ -22,6 +22,7 @@ MODELS = {
     "batchtopk": ("BatchTopKSAE", True, False, "keeps the k * batch largest over a batch (a threshold at inference)"),
     "relu": ("ReLUSAE", False, True, "ReLU codes with an L1 penalty alpha (SAELens 'standard')"),
     "jumprelu": ("JumpReLUSAE", False, True, "JumpReLU codes with an L0 penalty alpha"),
+    "gated": ("GatedSAE", False, True, "a gate picks the latents, a magnitude path sizes them; L1 alpha on the gate"),
     "mp": ("MPSAE", True, False, "k steps of matching pursuit over a tied dictionary"),
 }
 
@@ -78,7 +79,7 @@ def build_parser():
                        help="latents (dictionary size, e.g. 16384 or 16k; default: 8 x n_features)")
     model.add_argument("--k", type=int, help="active latents per row for topk, batchtopk, mp (default: min(32, N))")
     model.add_argument("--alpha", "--l1-coefficient", dest="alpha", type=float,
-                       help="sparsity penalty of relu (L1) and jumprelu (L0) (default: the class's, 0.1)")
+                       help="sparsity penalty of relu, gated (L1) and jumprelu (L0) (default: the class's, 0.1)")
     model.add_argument("--batch-size", type=int, help="rows per Adam step (default: 256)")
     model.add_argument("--learning-rate", "--lr", dest="learning_rate", type=float,
                        help="Adam's step size (default: 1e-3)")

@@ -10,7 +10,7 @@ import pytest
 from safetensors.numpy import save_file
 from sklearn.exceptions import ConvergenceWarning
 
-from skdict import JumpReLUSAE, MPSAE, TopKSAE
+from skdict import GatedSAE, JumpReLUSAE, MPSAE, TopKSAE
 from skdict.__main__ import main
 from skdict.cli import _summary, _train
 from skdict.metrics import l0
@@ -151,7 +151,9 @@ def test_evaluate_reads_a_saelens_folder(tmp_path, npy, capsys):
 
 
 @pytest.mark.usefixtures("no_plots")
-@pytest.mark.parametrize(("model", "options", "cls"), [("mp", ["--k", "2"], MPSAE), ("jumprelu", ["--alpha", "0.01"], JumpReLUSAE)])
+@pytest.mark.parametrize(("model", "options", "cls"), [
+    ("mp", ["--k", "2"], MPSAE), ("jumprelu", ["--alpha", "0.01"], JumpReLUSAE), ("gated", ["--alpha", "0.01"], GatedSAE),
+])
 def test_other_models_take_their_own_options(tmp_path, npy, capsys, model, options, cls):
     out = tmp_path / "out"
     tiny = [option for option in TINY if option not in ("--k", "2")]
