@@ -149,6 +149,13 @@ SHARED_PARAMETERS = (
         "A latent that has not fired for this many training samples is dead.", shown_default="10_000",
     ),
     Parameter(
+        "resample_dead", False, ["boolean"], "bool",
+        "Re-initialise dead latents, at most once per ``dead_after`` samples, along inputs of the current "
+        "minibatch drawn in proportion to their squared reconstruction error (Bricken et al., 2023): unit decoder "
+        "atom, encoder row at 0.2x the mean alive norm, zero bias and Adam state; counted in "
+        "``history_[\"n_resampled\"]`` (:mod:`skdict.sae._resampling`). A remedy for dead latents beside AuxK.",
+    ),
+    Parameter(
         "device", "auto", [StrOptions(set(DEVICES))], '{"auto", "cpu", "cuda"}',
         '``"auto"`` trains where the input lives; ``"cuda"`` moves NumPy input to the GPU.',
     ),

@@ -356,8 +356,10 @@ def restore_attributes(target, saved):
 
 
 # ------------------------------------------------------------------ the model's state
-#: Counters of a model in training, saved with its parameters (those it has).
-_MODEL_COUNTERS = ("n_iter_", "n_steps_", "n_samples_seen_", "_data_scale", "_lr_scales", "history_")
+#: Counters of a model in training, saved with its parameters (those it has); ``_resample_rng`` is the RNG
+#: of ``resample_dead``.
+_MODEL_COUNTERS = ("n_iter_", "n_steps_", "n_samples_seen_", "_data_scale", "_lr_scales", "history_",
+                   "_resample_rng")
 
 
 def _rng_state(state):

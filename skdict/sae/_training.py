@@ -26,6 +26,7 @@ from skdict.ops.moments import RunningMoments
 from skdict.sae._data import InMemoryData
 from skdict.ops.schedule import learning_rate_factor
 from skdict.sae._checkpoint import TrainingCheckpoints
+from skdict.sae._resampling import resample_dead_latents, start_resampling
 from skdict.sae._step import l2_norm, sum_of_squares
 
 HISTORY_KEYS = CORE_KEYS
@@ -285,6 +286,7 @@ class Window:
         self.loss = self.error = self.active = 0.0
         self.rows = self.steps = 0
         self.moments = RunningMoments()
+        self.n_resampled = 0  # latents resampled (resample_dead): history_["n_resampled"] of an epoch
 
     def add(self, result, Yb, moments):
         """Add one step; ``moments`` is the batch's :func:`~skdict.ops.moments.batch_moments`, or ``None`` (not tracked)."""
@@ -401,6 +403,7 @@ def run_epochs(model, data, *, budget, scheduled, early_stopping):
     plateau = Plateau(model.tol, model.n_iter_no_change)
     params = model._params()
     guard = _TrainingGuard(model, params)
+    start_resampling(model)  # resample_dead: its RNG and history_ key (skdict.sae._resampling)
     planned = None if horizon is None else min(horizon * batch_size, math.inf if budget.samples is None else budget.samples)
     progress = StepProgress(planned, enabled=model.verbose > 0, description=type(model).__name__)
     run = TrainingRun(0, stopped_early=False)
@@ -434,6 +437,7 @@ def run_epochs(model, data, *, budget, scheduled, early_stopping):
                     run.n_samples += Xb.shape[0]
                     model.n_steps_ += 1
                     model.n_samples_seen_ += Xb.shape[0]
+                    epoch.n_resampled += resample_dead_latents(model, params, Xb, Yb)
                     epoch.add(result, Yb, moments)  # a stream's moments (computed ahead); None in memory
                     window.add(result, Yb, moments)
                     progress.step(Xb.shape[0])
@@ -490,6 +494,8 @@ def _log_epoch(model, epoch, data):
         stats = epoch.stats(model, total if epoch.rows == data.n_rows else total * epoch.rows / data.n_rows)
     else:
         stats = epoch.stats(model, None)
+    if "n_resampled" in model.history_:
+        stats["n_resampled"] = epoch.n_resampled
     return call_callback(model, append_record(model, stats))
 
 

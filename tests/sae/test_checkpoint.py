@@ -113,6 +113,22 @@ def test_every_sae_resumes_exactly_from_any_step(monkeypatch, tmp_path, X, cls, 
     assert_same_fit(cls(**params).fit(X), uninterrupted)
 
 
+@pytest.mark.parametrize("cls, stop", [(TopKSAE, 22), (MPSAE, 37)])
+def test_a_fit_that_resamples_dead_latents_resumes_exactly(monkeypatch, tmp_path, X, cls, stop):
+    """resample_dead draws from its own RNG, saved in the checkpoint (the training RNG is not read mid-epoch)."""
+    params = {**PARAMS, "k": 2, "dead_after": 100, "resample_dead": True, "checkpoint_dir": str(tmp_path),
+              "checkpoint_every": 4}
+    uninterrupted = cls(**{**params, "checkpoint_dir": None}).fit(X)
+    assert sum(uninterrupted.history_["n_resampled"]) > 0
+    with monkeypatch.context() as patch:
+        interrupt_after(patch, stop)
+        with pytest.raises(Interrupted):
+            cls(**params).fit(X)
+    resumed = cls(**params).fit(X)
+    assert_same_fit(resumed, uninterrupted)
+    np.testing.assert_equal(resumed._resample_rng.get_state(), uninterrupted._resample_rng.get_state())
+
+
 @pytest.mark.gpu
 @pytest.mark.parametrize("source", ["memory", "npy"])
 def test_a_fit_on_the_gpu_resumes_exactly(monkeypatch, tmp_path, X, npy, source):

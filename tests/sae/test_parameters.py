@@ -27,8 +27,8 @@ SHARED = [
     ("n_components", None), ("learning_rate", 1e-3), ("batch_size", 256), ("max_iter", None), ("max_steps", None),
     ("max_samples", None), ("early_stopping", True), ("tol", 1e-4), ("n_iter_no_change", 5), ("log_every", None),
     ("warmup_fraction", 0.05), ("decay_fraction", 0.2), ("max_grad_norm", 1.0), ("dead_after", 10_000),
-    ("device", "auto"), ("warm_start", False), ("checkpoint_dir", None), ("checkpoint_every", 1000),
-    ("verbose", 0), ("random_state", None), ("callback", None),
+    ("resample_dead", False), ("device", "auto"), ("warm_start", False), ("checkpoint_dir", None),
+    ("checkpoint_every", 1000), ("verbose", 0), ("random_state", None), ("callback", None),
 ]  # fmt: skip
 
 #: Each class's own parameters, in signature order (right after n_components).
@@ -48,7 +48,7 @@ SHARED_CONSTRAINTS = {
     "max_iter": [_INT_1, "None"], "max_steps": [_INT_1, "None"], "max_samples": [_INT_1, "None"],
     "early_stopping": [_BOOL], "tol": [_FLOAT_0], "n_iter_no_change": [_INT_1], "log_every": [_INT_1, "None"],
     "warmup_fraction": ["a float in the range [0.0, 1.0]"], "decay_fraction": ["a float in the range [0.0, 1.0]"],
-    "max_grad_norm": ["a float in the range (0.0, inf)", "None"], "dead_after": [_INT_1],
+    "max_grad_norm": ["a float in the range (0.0, inf)", "None"], "dead_after": [_INT_1], "resample_dead": [_BOOL],
     "device": [["auto", "cpu", "cuda"]], "warm_start": [_BOOL],
     "checkpoint_dir": ["an instance of 'str'", "an instance of 'os.PathLike'", "None"], "checkpoint_every": [_INT_1],
     "verbose": ["an int in the range [0, inf), an instance of 'bool' or an instance of 'numpy.bool'"],
