@@ -356,3 +356,22 @@ def test_plot_top_activating_refuses_n_latents_zero(topk, X):
 
     with pytest.raises(ValueError, match="n_latents must be a positive integer"):
         plot_top_activating(topk, X, image_shape=(2, 4), n_latents=0)
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (["--k", "8", "--n-components", "4"], "--k 8 is larger than --n-components 4"),
+        (["--k", "0"], "The 'k' parameter of TopKSAE must be"),
+        (["--learning-rate", "0"], "The 'learning_rate' parameter of TopKSAE must be"),
+    ],
+)
+def test_bad_model_options_are_usage_errors(tmp_path, capsys, options, message):
+    """Old: these were found by fit after the data was opened and exited 1 (a failure), not 2 (bad usage)."""
+    from skdict.cli import main
+
+    np.save(tmp_path / "acts.npy", np.zeros((50, N_FEATURES), np.float32))
+    argv = ["train", str(tmp_path / "acts.npy"), "--model", "topk", "-q", "--output", str(tmp_path / "out"), *options]
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

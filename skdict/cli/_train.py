@@ -102,6 +102,8 @@ def build_parser():
 
 def _estimator(args):
     """The estimator --model names, with the options given (the class's defaults otherwise)."""
+    from sklearn.utils._param_validation import InvalidParameterError
+
     import skdict
 
     cls_name, takes_k, takes_alpha, _ = MODELS[args.model]
@@ -120,8 +122,18 @@ def _estimator(args):
         "max_samples": args.max_samples,
     }
     params = {name: value for name, value in params.items() if value is not None}
+    if args.k is not None and args.n_components is not None and args.k > args.n_components:
+        raise _common.UsageError(
+            f"--k {args.k} is larger than --n-components {args.n_components}: a row cannot have more active latents "
+            "than there are; lower --k or raise --n-components."
+        )
     device = _common.resolve_device(args.device)
-    return getattr(skdict, cls_name)(**params, device=device, random_state=args.seed, verbose=0 if args.quiet else 1)
+    model = getattr(skdict, cls_name)(**params, device=device, random_state=args.seed, verbose=0 if args.quiet else 1)
+    try:  # the constraints fit checks, before any data is read (--k 0, --lr 0, --batch-size 0 ...)
+        model._validate_params()
+    except InvalidParameterError as exc:
+        raise _common.UsageError(f"{exc} (an option of skdict train; see --help).") from None
+    return model
 
 
 def _fit(model, source, log):
