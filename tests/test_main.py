@@ -15,7 +15,7 @@ from sklearn.exceptions import ConvergenceWarning
 from skdict import TopKSAE, _report
 from skdict.__main__ import main
 
-SAE_FAMILY = ["TopKSAE", "BatchTopKSAE", "ReLUSAE", "JumpReLUSAE", "MPSAE"]
+SAE_FAMILY = ["TopKSAE", "BatchTopKSAE", "ReLUSAE", "JumpReLUSAE", "GatedSAE", "MPSAE"]
 #: Methods of each table, and whether the table has the M_IP and MCC columns.
 TABLES = {
     "synthetic": (SAE_FAMILY + ["DL-FISTA", "SoftplusAdam", "LISTA-oracle", "AnchoredTopK", "AnchoredReLU"], True, False),
