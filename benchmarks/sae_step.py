@@ -10,6 +10,9 @@ and repeated (medians):
   the engine's bookkeeping: clipping, unit-norm decoder, finiteness checks),
   i.e. ``skdict.sae._training._train_step``; and its parts ``loss_and_grads``
   (forward + backward) and ``adam``;
+* the same step of BatchTopKSAE (budget ``batch x k``) and JumpReLUSAE (thresholds set
+  to each latent's ``1 - k/m`` quantile on the batch, so that the mean L0 is ``k``),
+  each with its default forward and with the whole-batch one (issue 13);
 * ``transform``: ``TopKSAE.transform`` of the batch (dense codes out);
 * MPSAE ``transform`` at ``k`` steps against ``k`` dense GEMMs of the same
   shape (``k`` times the median of one GEMM, which is what the pursuit would
@@ -18,7 +21,7 @@ and repeated (medians):
   ``batch x (n_features + k)`` and ``batch x n_components`` elements.
 
 Targets (issue 6): step <= 2.0x GEMM, transform <= 1.5x GEMM, MPSAE transform
-<= 0.25x of k GEMMs.
+<= 0.25x of k GEMMs; issue 13: the BatchTopK and JumpReLU steps <= 2.0x GEMM too.
 
 Run::
 
@@ -29,6 +32,7 @@ Run::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -40,7 +44,7 @@ import numpy as np
 import scipy.sparse
 from sklearn.exceptions import ConvergenceWarning
 
-from skdict import MPSAE, TopKSAE
+from skdict import MPSAE, BatchTopKSAE, JumpReLUSAE, TopKSAE
 from skdict.ops._threads import n_threads, single_threaded_blas
 from skdict.sae._training import _train_step, _TrainingGuard
 
@@ -63,10 +67,25 @@ def _one_step(model, sample):
         return model.fit(sample)
 
 
-def fitted_topk(X, n_components, k, seed):
-    """A TopKSAE initialised and stepped once on a small sample (its speed does not depend on training)."""
+def fitted_topk(X, n_components, k, seed, cls=TopKSAE):
+    """A TopK-style SAE initialised and stepped once on a small sample (its speed does not depend on training)."""
     sample = X[: min(512, X.shape[0])]
-    return _one_step(TopKSAE(n_components=n_components, k=k, batch_size=sample.shape[0], max_iter=1, random_state=seed), sample)
+    return _one_step(cls(n_components=n_components, k=k, batch_size=sample.shape[0], max_iter=1, random_state=seed), sample)
+
+
+def fitted_jumprelu(X, n_components, k, seed):
+    """A JumpReLUSAE stepped once, its thresholds then set so that each latent fires on ``k / m`` of ``X``.
+
+    At its initial thresholds (0.001 x RMS) about half the latents fire on every row: a
+    step there measures a dense code, not the sparse model a trained JumpReLU is.
+    """
+    sample = X[: min(512, X.shape[0])]
+    model = _one_step(JumpReLUSAE(n_components=n_components, batch_size=sample.shape[0], max_iter=1,
+                                  random_state=seed), sample)
+    rows = X[: min(2048, X.shape[0])]
+    A = (rows - model._centre()) @ model.encoder_.T + model.encoder_bias_
+    model.threshold_[...] = np.maximum(np.quantile(A, 1 - k / n_components, axis=0), 0)
+    return model
 
 
 def fitted_mpsae(X, n_components, k, seed):
@@ -93,11 +112,12 @@ def step_functions(model, X):
 
     def step():
         # as run_epochs runs it: a row-blocked model trains with BLAS pinned to one thread
-        with single_threaded_blas():
-            _train_step(model, params, X, X, 1.0, guard, "benchmark")
+        with single_threaded_blas() if model._rowwise_support else contextlib.nullcontext():
+            step_unpinned()
 
     def step_unpinned():
-        _train_step(model, params, X, X, 1.0, guard, "benchmark")
+        # zero learning rate: the parameters (and so the support) stay as they are, the work is the same
+        _train_step(model, params, X, X, 0.0, guard, "benchmark")
 
     def step_whole():
         whole_batch(step_unpinned)
@@ -223,6 +243,7 @@ def main():
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     parser.add_argument("--skip-mpsae", action="store_true")
+    parser.add_argument("--steps-only", action="store_true", help="only the step ratios (no ops, memory or MPSAE)")
     parser.add_argument("--quick", action="store_true", help="batch 1024, 2048 latents, 3 repeats")
     parser.add_argument("--json", metavar="PATH", help="also write the measured figures to PATH (for plot_performance.py)")
     args = parser.parse_args()
@@ -244,7 +265,12 @@ def main():
 
     model = fitted_topk(X, m, k, seed=0)
     functions = step_functions(model, X)
-    functions["loss_and_grads"]()  # warm the caches and the thread pool
+    families = {"BatchTopKSAE": fitted_topk(X, m, k, seed=0, cls=BatchTopKSAE), "JumpReLUSAE": fitted_jumprelu(X, m, k, 0)}
+    mean_l0 = {"TopKSAE": functions["loss_and_grads"]().n_active / n}  # also warms the caches and the thread pool
+    for name, other in families.items():
+        other_functions = step_functions(other, X)
+        mean_l0[name] = other_functions["loss_and_grads"]().n_active / n
+        functions.update({f"{name} {what}": other_functions[what] for what in ("step", "step_whole")})
     times = median_times(functions, args.repeats)
     gemm = times["gemm"]
     rows = [
@@ -254,12 +280,22 @@ def main():
         ("  of which Adam", times["adam"], None),
         ("TopKSAE transform", times["transform"], 1.5),
     ]
+    for name in families:
+        rows += [
+            (f"{name} step (its default forward)", times[f"{name} step"], 2.0),
+            (f"{name} step with the whole-batch forward", times[f"{name} step_whole"], None),
+        ]
+    print("mean L0 of the timed steps: " + ", ".join(f"{name} {l0:.1f}" for name, l0 in mean_l0.items()))
+    record["mean_l0"] = mean_l0
     print(f"{'what':48s} {'seconds':>9s} {'x GEMM':>8s} {'target':>8s}")
     print(f"{'encoder GEMM (X - b_dec) @ W_enc.T':48s} {gemm:9.4f} {1.0:8.2f}")
     for name, seconds, target in rows:
         verdict = "" if target is None else f"<= {target:.2f} {'met' if seconds / gemm <= target else 'NOT met'}"
         record["ratios"].append({"what": name.strip(), "seconds": seconds, "ratio": seconds / gemm, "target": target})
         print(f"{name:48s} {seconds:9.4f} {seconds / gemm:8.2f}   {verdict}")
+
+    if args.steps_only:
+        return write_record(args, record, gemm)
 
     ops = op_functions(model, X)
     flat = {f"{name}|{which}": pair[i] for name, pair in ops.items() for i, which in enumerate(("new", "plain"))}
@@ -330,6 +366,11 @@ def main():
             f"k GEMMs {budget:.3f} s; ratio {ratio:.3f} (target <= 0.25: {'met' if ratio <= 0.25 else 'NOT met'})"
         )
 
+    write_record(args, record, gemm)
+
+
+def write_record(args, record, gemm):
+    """Write the measured figures to ``args.json`` when asked to."""
     if args.json:
         record["gemm_seconds"] = gemm
         with open(args.json, "w") as handle:

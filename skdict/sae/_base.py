@@ -21,7 +21,8 @@ A new SAE subclasses :class:`BaseSparseAutoencoder` (and a mixin it shares, such
    ``    {shared_attributes}``; a See Also and an example of what is its own.
 3. **Its activation / support**: ``_support(A, training)`` gives the active ``(rows, cols)`` of
    the pre-activations ``A`` (set ``_rowwise_support = True`` when a row's support depends on that
-   row only: the step then works in row blocks); optionally ``_keep_support`` for inference in place.
+   row only: the step then works in row blocks; a batch-wide selection can too, through
+   ``_support_candidates``/``_select_candidates``); optionally ``_keep_support`` for inference in place.
 4. **Its extra loss**: ``_sparsity_penalty`` (value, gradient on the support, parameter
    gradients), ``_reconstruction`` for another reconstruction term (Matryoshka's nested prefixes),
    ``_aux_support`` for a loss on dead latents, ``_probe_pairs``/``_probe_grads``
@@ -284,7 +285,8 @@ class BaseSparseAutoencoder(
     _regularizer = None
     #: Which extra parameters live in pre-activation units (their Adam step is scaled by the data scale).
     _preactivation_unit_parameters: tuple = ("encoder_bias_",)
-    #: Whether a row's support depends on that row alone (the step then forms pre-activations in row blocks).
+    #: Whether the step may form the pre-activations in row blocks: the support depends on each row
+    #: alone, or is selected over the batch from row-local candidates (``_support_candidates``).
     _rowwise_support: bool = False
 
     # ------------------------------------------------------------------ hooks
@@ -328,6 +330,23 @@ class BaseSparseAutoencoder(
         """Active pairs ``(rows, cols)`` (row-sorted) of the pre-activations ``A``."""
         raise NotImplementedError
 
+    def _support_candidates(self, A):
+        """Row-local pass of the row-blocked training step: ``(rows, cols, bounds)`` of a block ``A``.
+
+        The training support, and ``bounds=None``; a support selected over the whole
+        batch (BatchTopK) returns candidate pairs and per row an upper bound of its other
+        entries instead, and :meth:`_select_candidates` picks among them.
+        """
+        rows, cols = self._support(A, training=True)
+        return rows, cols, None
+
+    def _select_candidates(self, values, n_rows):
+        """``(keep, level)``: the support's positions among all the batch's candidate values, in order,
+        and a level :math:`L` such that every entry :math:`a > L` must be a candidate (see
+        :func:`skdict.sae._step._select_over_batch`). Only called when :meth:`_support_candidates`
+        returns bounds."""
+        raise NotImplementedError
+
     def _sparsity_penalty(self, A, rows, cols, n_rows, params):
         """``(penalty, dpenalty/da on the support, {parameter: dpenalty/dparameter})``, averaged over rows."""
         return 0.0, 0.0, {}
@@ -336,8 +355,8 @@ class BaseSparseAutoencoder(
         """Extra pairs where dL/dz is needed (e.g. a threshold's window), or ``None``."""
         return None
 
-    def _probe_grads(self, A, rows, cols, dZ, n_rows):
-        """Gradients of extra parameters from dL/dz on the probe pairs."""
+    def _probe_grads(self, values, rows, cols, dZ, n_rows):
+        """Gradients of extra parameters from dL/dz (``dZ``) on the probe pairs, where :math:`a` is ``values``."""
         return {}
 
     def _aux_support(self, A, dead_mask):

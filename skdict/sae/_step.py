@@ -114,6 +114,15 @@ def add_bias(A, bias):
     return A
 
 
+def pairs_above(A, level):
+    """Row-sorted ``(rows, cols)`` of the entries of ``A`` above ``level`` (a scalar, or one per column).
+
+    Through the flat positions of the mask: NumPy's 2-D ``nonzero`` took 4x as long here.
+    """
+    flat = get_namespace(A).flatnonzero(A > level)
+    return flat // A.shape[1], flat % A.shape[1]
+
+
 def gather_codes(A, rows, cols):
     """The code matrix :math:`z = a` on the support ``(rows, cols)``, zero elsewhere."""
     return CodeMatrix(rows, cols, A[rows, cols], A.shape)
@@ -140,9 +149,16 @@ class _Forward:
     penalty: float
     penalty_grad: object  # dP/da on the support (a scalar or one value per pair)
     penalty_param_grads: dict
-    probe: object = None  # (rows, cols) or None
-    A: object = None  # the whole pre-activation matrix, kept only for _probe_grads
+    probe: object = None  # (rows, cols, a on those pairs) or None
     aux: object = None  # (rows, cols, values) or None
+
+
+def _pairs_with_values(A, pairs, row_offset=0):
+    """``(rows + row_offset, cols, A[rows, cols])`` for ``pairs = (rows, cols)`` of ``A``; ``None`` stays ``None``."""
+    if pairs is None:
+        return None
+    rows, cols = pairs[0], pairs[1]
+    return rows + row_offset, cols, A[rows, cols]
 
 
 def _forward_whole(model, params, X_centred, dead_mask):
@@ -151,56 +167,117 @@ def _forward_whole(model, params, X_centred, dead_mask):
     A = encode_centred(params, X_centred)
     rows, cols = model._support(A, training=True)
     penalty, penalty_grad, penalty_param_grads = model._sparsity_penalty(A, rows, cols, n_rows, params)
-    aux = model._aux_support(A, dead_mask) if dead_mask is not None else None
-    if aux is not None:
-        aux = (aux[0], aux[1], A[aux[0], aux[1]])
-    probe = model._probe_pairs(A)
-    return _Forward(rows, cols, A[rows, cols], penalty, penalty_grad, penalty_param_grads, probe,
-                    A if probe is not None else None, aux)
+    aux = _pairs_with_values(A, model._aux_support(A, dead_mask) if dead_mask is not None else None)
+    return _Forward(rows, cols, A[rows, cols], penalty, penalty_grad, penalty_param_grads,
+                    _pairs_with_values(A, model._probe_pairs(A)), aux)
+
+
+def encode_in_row_blocks(params, X_centred, reduce):
+    """``[reduce(A_block, start) for each block]``, :math:`a` formed one block of rows at a time.
+
+    Each pool thread multiplies its own blocks (BLAS on one thread) into a
+    buffer of its own, sized by the blocks it is handed
+    (:func:`~skdict.ops._threads.run_row_blocks`); ``reduce`` must copy out what
+    it keeps of ``A_block`` (fancy indexing does), since the buffer is reused.
+    Results in block order.
+    """
+    xp = get_namespace(X_centred)
+    n_components = params["encoder_"].shape[0]
+    dtype = xp.result_type(X_centred, params["encoder_"])
+    buffers = {}
+
+    def block(start, stop):
+        buffer = buffers.get(threading.get_ident())
+        if buffer is None or buffer.shape[0] < stop - start:
+            buffer = buffers[threading.get_ident()] = xp.empty((stop - start, n_components), dtype=dtype)
+        return reduce(encode_centred(params, X_centred[start:stop], out=buffer[: stop - start]), start)
+
+    return run_row_blocks(block, X_centred.shape[0], max(1, _FORWARD_BLOCK // max(n_components, 1)), xp)
+
+
+def _joined(parts):
+    """Concatenate a list of equal-length tuples of arrays field by field; ``None`` when there are none."""
+    parts = [part for part in parts if part is not None]
+    if not parts:
+        return None
+    xp = get_namespace(parts[0][0])
+    return tuple(xp.concatenate([part[i] for part in parts]) for i in range(len(parts[0])))
 
 
 def _forward_in_blocks(model, params, X_centred, dead_mask):
     """The same forward pass, (rows x m) block by block: the (B x m) matrix never exists.
 
-    Valid for activations whose support, penalty and auxiliary support are
-    decided row by row and that probe no extra pairs (the model says so with
-    ``_rowwise_support = True``); then the peak memory of the step is
-    O(B x (d + k)) plus one block per thread. Each pool thread multiplies its
-    own blocks (BLAS on one thread) into a buffer of its own and reduces them
-    to their support there (:func:`~skdict.ops._threads.run_row_blocks`).
+    Valid for models that say so with ``_rowwise_support = True``: their
+    penalty, auxiliary support and probe pairs are decided row by row, and so is
+    their support, or a first row-local pass keeps candidates from which the
+    batch-wide support is selected (:func:`_select_over_batch`). The peak memory
+    of the step is then O(B x (d + k)) plus one block per thread.
     """
     xp = get_namespace(X_centred)
-    n_rows, n_components = X_centred.shape[0], params["encoder_"].shape[0]
-    dtype = xp.result_type(X_centred, params["encoder_"])
-    rows_per_block = max(1, _FORWARD_BLOCK // max(n_components, 1))
-    buffers = {}  # one per thread: what is kept of a block is copied out of it (fancy indexing)
+    n_rows = X_centred.shape[0]
 
-    def block_forward(start, stop):
-        buffer = buffers.get(threading.get_ident())
-        if buffer is None or buffer.shape[0] < stop - start:  # sized by the blocks this thread is handed
-            buffer = buffers[threading.get_ident()] = xp.empty((stop - start, n_components), dtype=dtype)
-        A = encode_centred(params, X_centred[start:stop], out=buffer[: stop - start])
-        rows, cols = model._support(A, training=True)
-        if model._probe_pairs(A) is not None:
-            raise ValueError(f"{type(model).__name__} probes extra pairs: it cannot set _rowwise_support = True.")
+    def block_forward(A, start):
+        rows, cols, bound = model._support_candidates(A)
         penalty, grad, param_grads = model._sparsity_penalty(A, rows, cols, n_rows, params)
-        aux = model._aux_support(A, dead_mask) if dead_mask is not None else None
-        if aux is not None:
-            aux = (aux[0] + start, aux[1], A[aux[0], aux[1]])
+        aux = _pairs_with_values(A, model._aux_support(A, dead_mask) if dead_mask is not None else None, start)
+        probe = _pairs_with_values(A, model._probe_pairs(A), start)
         grad = xp.broadcast_to(xp.asarray(grad, dtype=A.dtype), rows.shape)
-        return _Forward(rows + start, cols, A[rows, cols], penalty, grad, param_grads, aux=aux)
+        return _Forward(rows + start, cols, A[rows, cols], penalty, grad, param_grads, probe, aux), bound
 
-    blocks = run_row_blocks(block_forward, n_rows, rows_per_block, xp)
+    blocks = encode_in_row_blocks(params, X_centred, block_forward)
     penalty_param_grads = {}
-    for block in blocks:
+    for block, _ in blocks:
         for name, value in block.penalty_param_grads.items():
             penalty_param_grads[name] = penalty_param_grads[name] + value if name in penalty_param_grads else value
-    joined = {name: xp.concatenate([getattr(block, name) for block in blocks])
-              for name in ("rows", "cols", "values", "penalty_grad")}
-    aux_blocks = [block.aux for block in blocks if block.aux is not None]
-    aux = tuple(xp.concatenate([part[i] for part in aux_blocks]) for i in range(3)) if aux_blocks else None
-    return _Forward(joined["rows"], joined["cols"], joined["values"], sum(block.penalty for block in blocks),
-                    joined["penalty_grad"], penalty_param_grads, aux=aux)
+    rows, cols, values, penalty_grad = _joined(
+        [(block.rows, block.cols, block.values, block.penalty_grad) for block, _ in blocks]
+    )
+    forward = _Forward(rows, cols, values, sum(block.penalty for block, _ in blocks), penalty_grad,
+                       penalty_param_grads, _joined([block.probe for block, _ in blocks]),
+                       _joined([block.aux for block, _ in blocks]))
+    bounds = [bound for _, bound in blocks]
+    if bounds[0] is None:
+        return forward  # the candidates are the support
+    return _select_over_batch(model, params, X_centred, forward, xp.concatenate(bounds))
+
+
+def _select_over_batch(model, params, X_centred, forward, bounds):
+    """The batch-wide support from the candidates of the row-local pass, exactly.
+
+    ``model._select_candidates(values, n_rows)`` picks the support among the
+    candidate values and returns the level :math:`L` above which every entry
+    :math:`a_{nj} > L` must have been a candidate. A row whose largest
+    non-candidate entry may exceed :math:`L` (``bounds[n] > L``) is encoded
+    again and all its entries above :math:`L` become its candidates; one such
+    pass suffices, because adding candidates can only raise the level. The
+    selection is then made again over the completed candidates.
+    """
+    xp = get_namespace(X_centred)
+    n_rows = X_centred.shape[0]
+    if forward.penalty != 0 or forward.penalty_param_grads:
+        raise ValueError(
+            f"{type(model).__name__} selects its support over the batch and has a sparsity penalty: the row-blocked "
+            "step cannot evaluate the penalty on the final support; set _rowwise_support = False."
+        )
+    rows, cols, values = forward.rows, forward.cols, forward.values
+    keep, level = model._select_candidates(values, n_rows)
+    revisit = xp.flatnonzero(bounds > level)
+    if revisit.shape[0]:
+        def above_level(A, start):
+            hit_rows, hit_cols = pairs_above(A, level)
+            return revisit[hit_rows + start], hit_cols, A[hit_rows, hit_cols]
+
+        revisited = xp.zeros(n_rows, dtype=bool)
+        revisited[revisit] = True
+        stay = ~revisited[rows]
+        extra = _joined(encode_in_row_blocks(params, X_centred[revisit], above_level))
+        rows, cols, values = (xp.concatenate([part[stay], more]) for part, more in zip((rows, cols, values), extra))
+        order = xp.argsort(rows, kind="stable")
+        rows, cols, values = rows[order], cols[order], values[order]
+        keep, _ = model._select_candidates(values, n_rows)
+    forward.rows, forward.cols, forward.values = rows[keep], cols[keep], values[keep]
+    forward.penalty_grad = 0.0
+    return forward
 
 
 def loss_and_grads(model, params, X, Y, *, centre, tied, dead_mask=None):
@@ -256,7 +333,7 @@ def loss_and_grads(model, params, X, Y, *, centre, tied, dead_mask=None):
 
     extra_grads = {}
     if probe is not None:
-        extra_grads = model._probe_grads(forward.A, probe[0], probe[1], dZ[rows.shape[0] :], n_rows)
+        extra_grads = model._probe_grads(probe[2], probe[0], probe[1], dZ[rows.shape[0] :], n_rows)
 
     if forward.aux is not None:
         aux_rows, aux_cols, aux_values = forward.aux

@@ -10,7 +10,7 @@ from numbers import Real
 from sklearn.utils._param_validation import Interval
 
 from skdict._array import get_namespace
-from skdict.ops.topk import batch_topk
+from skdict.ops.topk import batch_topk, row_topk
 from skdict.sae._base import BaseSparseAutoencoder
 from skdict.sae._parameters import Parameter
 from skdict.sae._step import encode_centred
@@ -22,6 +22,9 @@ from skdict.sae.topk import resolve_k
 THRESHOLD_SAMPLE = 1 << 16
 #: Elements of one (rows x n_components) block of pre-activations while estimating it.
 _THRESHOLD_BLOCK = 1 << 22
+#: Candidates per row in the first pass of the row-blocked training step, in units of ``k``: rows
+#: that may hold more of the batch's budget are encoded a second time (exact either way).
+CANDIDATES_PER_K = 2
 
 
 def batch_budget(k, n_rows):
@@ -124,6 +127,10 @@ class BatchTopKSAE(AuxKMixin, BaseSparseAutoencoder):
     4.0
     """
 
+    #: The training step forms the pre-activations in row blocks and selects the batch's budget
+    #: from each row's candidates (:meth:`_support_candidates`; see skdict.sae._step).
+    _rowwise_support = True
+
     _parameters = (
         Parameter(
             "k", None, [Interval(Real, 0, None, closed="neither"), None], "float or None",
@@ -148,6 +155,34 @@ class BatchTopKSAE(AuxKMixin, BaseSparseAutoencoder):
         rows, cols = batch_topk(A, batch_budget(self.k_, A.shape[0]))
         keep = A[rows, cols] > 0
         return rows[keep], cols[keep]
+
+    def _support_candidates(self, A):
+        """Pass 1 of the row-blocked step: each row's :data:`CANDIDATES_PER_K` x ``k`` largest positive entries.
+
+        The row's bound is its smallest candidate value (no entry left out is larger);
+        rows whose bound exceeds the batch's level are encoded again (see
+        :func:`skdict.sae._step._select_over_batch`), so the support is exactly
+        the whole-batch selection's whatever the rows' share of the budget.
+        """
+        xp = get_namespace(A)
+        n_candidates = min(A.shape[1], math.ceil(CANDIDATES_PER_K * self.k_))
+        indices, values = row_topk(A, n_candidates)
+        positive = (values > 0).reshape(-1)
+        rows = xp.repeat(xp.arange(A.shape[0]), n_candidates)[positive]
+        if n_candidates == A.shape[1]:  # every entry is a candidate
+            bounds = xp.full(A.shape[0], -xp.inf, dtype=A.dtype)
+        else:
+            bounds = xp.min(values, axis=1)
+        return rows, indices.reshape(-1)[positive], bounds
+
+    def _select_candidates(self, values, n_rows):
+        """The batch's ``round(B k)`` largest positive candidates, and the smallest of them as the level (>= 0)."""
+        xp = get_namespace(values)
+        n_keep = batch_budget(self.k_, n_rows)
+        if values.shape[0] <= n_keep:  # every positive entry may be kept: all of them must be candidates
+            return xp.arange(values.shape[0]), 0.0
+        keep = xp.argpartition(values, values.shape[0] - n_keep)[values.shape[0] - n_keep :]
+        return xp.sort(keep), max(0.0, float(xp.min(values[keep])))
 
     def _after_fit(self, data):
         """Estimate :math:`\\theta` at the final parameters on (up to :data:`THRESHOLD_SAMPLE`) rows just trained on."""

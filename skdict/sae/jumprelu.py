@@ -9,6 +9,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from skdict._array import get_namespace
 from skdict.sae._base import BaseSparseAutoencoder
 from skdict.sae._parameters import Parameter
+from skdict.sae._step import pairs_above
 
 #: Default bandwidth for data whose per-coordinate RMS is 1: ten times the paper's 0.001,
 #: because scikit-learn-sized data sets give thousands, not millions, of steps, and the
@@ -83,6 +84,9 @@ class JumpReLUSAE(BaseSparseAutoencoder):
     )
     _extra_parameters = ("threshold_",)
     _preactivation_unit_parameters = ("encoder_bias_", "threshold_")
+    #: Support, L0 penalty and threshold window are decided row by row: the training step forms the
+    #: pre-activations one block of rows at a time (see skdict.sae._step).
+    _rowwise_support = True
 
     def _init_extra_parameters(self, xp, dtype, n_components, rng):
         scale = self._data_scale
@@ -94,18 +98,25 @@ class JumpReLUSAE(BaseSparseAutoencoder):
         self.bandwidth_ = DEFAULT_BANDWIDTH * self._data_scale if self.bandwidth == "auto" else float(self.bandwidth)
 
     def _support(self, A, training):
-        return get_namespace(A).nonzero(A > self.threshold_)
+        return pairs_above(A, self.threshold_)
 
     def _sparsity_penalty(self, A, rows, cols, n_rows, params):
         return self.alpha * rows.shape[0] / n_rows, 0.0, {}
 
     def _probe_pairs(self, A):
-        xp = get_namespace(A)
-        return xp.nonzero(xp.abs(A - self.threshold_) < 0.5 * self.bandwidth_)
+        """The window :math:`\\theta_j - \\varepsilon/2 < a_{nj} < \\theta_j + \\varepsilon/2`, row by row.
 
-    def _probe_grads(self, A, rows, cols, dZ, n_rows):
+        One comparison pass over ``A`` (its lower edge, which few entries pass), then the
+        upper edge on those pairs only: no (B x m) temporaries.
+        """
+        half = 0.5 * self.bandwidth_
+        rows, cols = pairs_above(A, self.threshold_ - half)
+        inside = A[rows, cols] < self.threshold_[cols] + half
+        return rows[inside], cols[inside]
+
+    def _probe_grads(self, values, rows, cols, dZ, n_rows):
         """dL/dθ_j = Σ_n K(.)·(−1/ε)·(θ_j dL/dz_nj + λ/B) over the window pairs."""
-        xp = get_namespace(A)
+        xp = get_namespace(dZ)
         theta = self.threshold_
         weights = -(theta[cols] * dZ + self.alpha / n_rows) / self.bandwidth_
         grad = xp.bincount(cols, weights=weights, minlength=theta.shape[0])

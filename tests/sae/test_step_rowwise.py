@@ -4,14 +4,17 @@ A model that sets ``_rowwise_support = True`` has its (B x m) pre-activations
 formed block by block; loss and every gradient must be those of the whole-batch
 pass (itself checked against finite differences in test_gradients.py), with and
 without the AuxK term, for a TopK SAE, a transcoder and an L1 crosscoder whose
-penalty has parameter gradients. A model that probes extra pairs is refused.
+penalty has parameter gradients; for JumpReLU, whose threshold window (probe
+pairs) is collected block by block; and for BatchTopK, whose batch-wide budget is
+selected from each row's candidates (rows that may hold more are encoded again).
 """
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
-from skdict import JumpReLUSAE, ReLUSAE, TopKSAE
-from skdict.sae import _step
+from skdict import MPSAE, BatchTopKSAE, JumpReLUSAE, ReLUSAE, TopKSAE
+from skdict.sae import _step, batchtopk
 from skdict.sae._step import loss_and_grads
 from skdict.sae._data import InMemoryData
 
@@ -78,12 +81,94 @@ def test_crosscoder_penalty_with_parameter_gradients_adds_up_over_blocks(monkeyp
     assert_same(whole, blocked)
 
 
-def test_rowwise_forward_refuses_probe_pairs(monkeypatch):
+def aux_mask(every):
+    dead_mask = np.zeros(N_LATENTS, bool)
+    dead_mask[::every] = True
+    return dead_mask
+
+
+@pytest.mark.parametrize("transcoder", [False, True], ids=["sae", "transcoder"])
+def test_jumprelu_rowwise_forward_with_its_threshold_window_equals_whole_batch(monkeypatch, transcoder):
     rng = np.random.default_rng(2)
-    est = JumpReLUSAE(n_components=N_LATENTS, bandwidth=10.0, random_state=0)  # a wide window: pairs to probe
+    est = JumpReLUSAE(n_components=N_LATENTS, alpha=0.05, bandwidth=0.5, random_state=0)
+    X, Y = initialised(est, rng, rng.normal(size=(N_ROWS, 3)) if transcoder else None)
+    est.threshold_[...] = np.abs(rng.normal(size=N_LATENTS))
+    whole, blocked = both_passes(est, X, Y, monkeypatch)
+    window = np.abs((X - est._centre()) @ est.encoder_.T + est.encoder_bias_ - est.threshold_) < 0.25
+    assert 0 < whole.n_active < N_ROWS * N_LATENTS and window.sum() >= 10  # support and window both exercised
+    assert np.count_nonzero(whole.grads["threshold_"]) >= 5
+    assert_same(whole, blocked)
+
+
+def row_scaled(est, rng, spread):
+    """Rows of very different norms: some rows hold far more than k of the batch's budget."""
     X, Y = initialised(est, rng)
-    monkeypatch.setattr(est, "_rowwise_support", True, raising=False)
-    with pytest.raises(ValueError, match="_rowwise_support"):
+    X = X * np.exp(spread * rng.normal(size=(N_ROWS, 1)))
+    return X, X
+
+
+@pytest.mark.parametrize("k", [3, 0.7, 6], ids=["k3", "k0.7", "k6"])
+@pytest.mark.parametrize("with_aux", [False, True], ids=["no-aux", "auxk"])
+def test_batchtopk_rowwise_forward_selects_the_same_budget(monkeypatch, k, with_aux):
+    rng = np.random.default_rng(4)
+    est = BatchTopKSAE(n_components=N_LATENTS, k=k, k_aux=3, random_state=0)
+    X, Y = row_scaled(est, rng, spread=1.0)
+    calls = []
+    select = est._select_candidates
+    monkeypatch.setattr(est, "_select_candidates", lambda *a: calls.append(a) or select(*a))
+    whole, blocked = both_passes(est, X, Y, monkeypatch, aux_mask(3) if with_aux else None)
+    assert whole.n_active == min(round(k * N_ROWS), np.count_nonzero(
+        (X - est._centre()) @ est.encoder_.T + est.encoder_bias_ > 0))
+    assert len(calls) == 2  # some rows held more than their candidates: encoded again, selected again
+    assert_same(whole, blocked)
+
+
+def test_batchtopk_rowwise_forward_without_revisits_and_with_few_positive_entries(monkeypatch):
+    rng = np.random.default_rng(5)
+    est = BatchTopKSAE(n_components=N_LATENTS, k=2, random_state=0)
+    X, Y = initialised(est, rng)
+    monkeypatch.setattr(batchtopk, "CANDIDATES_PER_K", N_LATENTS)  # every entry a candidate: nothing to revisit
+    assert_same(*both_passes(est, X, Y, monkeypatch))
+    est.encoder_bias_ -= 4.0  # fewer positive entries than the budget: every one of them is kept
+    monkeypatch.undo()
+    whole, blocked = both_passes(est, X, Y, monkeypatch)
+    assert 0 < whole.n_active < 2 * N_ROWS
+    assert_same(whole, blocked)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    seed=st.integers(0, 2**16),
+    k=st.sampled_from([0.3, 1, 2.5, 7]),
+    spread=st.floats(0.0, 2.0),
+    rows_per_block=st.integers(1, N_ROWS),
+    per_k=st.sampled_from([1, 2, 4]),
+)
+def test_batchtopk_rowwise_support_is_the_whole_batch_selection(seed, k, spread, rows_per_block, per_k):
+    """For any rows, budget, block size and candidates per row: the same pairs as the dense selection."""
+    rng = np.random.default_rng(seed)
+    est = BatchTopKSAE(n_components=N_LATENTS, k=k, random_state=0)
+    X, _ = row_scaled(est, rng, spread)
+    X_centred = X - est._centre()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_step, "_FORWARD_BLOCK", rows_per_block * N_LATENTS)
+        patch.setattr(batchtopk, "CANDIDATES_PER_K", per_k)
+        blocked = _step._forward_in_blocks(est, est._params(), X_centred, None)
+    whole = _step._forward_whole(est, est._params(), X_centred, None)
+    as_set = lambda f: set(zip(f.rows.tolist(), f.cols.tolist()))  # noqa: E731
+    assert as_set(blocked) == as_set(whole)
+    assert np.all(np.diff(blocked.rows) >= 0)  # row-sorted, as CodeMatrix wants
+
+
+def test_batch_selection_with_a_penalty_is_refused(monkeypatch):
+    class PenalisedBatchTopK(BatchTopKSAE):
+        def _sparsity_penalty(self, A, rows, cols, n_rows, params):
+            return 0.1 * rows.shape[0] / n_rows, 0.0, {}
+
+    rng = np.random.default_rng(6)
+    est = PenalisedBatchTopK(n_components=N_LATENTS, k=2, random_state=0)
+    X, Y = initialised(est, rng)
+    with pytest.raises(ValueError, match="_rowwise_support = False"):
         loss_and_grads(est, est._params(), X, Y, centre=est._centre(), tied=True)
 
 
@@ -126,7 +211,7 @@ def test_row_blocked_models_train_with_blas_pinned_and_restore_it(monkeypatch):
     X = np.random.default_rng(0).normal(size=(64, 6))
     with threadpoolctl.threadpool_limits(2, user_api="blas"):  # observable even where the tests pin BLAS to 1
         before = blas_counts()
-        for cls, pinned in ((TopKSAE, True), (JumpReLUSAE, False)):
+        for cls, pinned in ((TopKSAE, True), (BatchTopKSAE, True), (JumpReLUSAE, True), (MPSAE, False)):
             seen.clear()
             est = cls(n_components=16, max_iter=2, random_state=0, callback=callback)
             est.fit(X)
@@ -136,17 +221,21 @@ def test_row_blocked_models_train_with_blas_pinned_and_restore_it(monkeypatch):
             assert blas_counts() == before
 
 
-def test_row_blocked_buffers_are_sized_by_the_blocks_handed_out(monkeypatch):
+@pytest.mark.parametrize("cls", [TopKSAE, BatchTopKSAE, JumpReLUSAE])
+def test_row_blocked_buffers_are_sized_by_the_blocks_handed_out(monkeypatch, cls):
     # under the pin a small batch is cut into one block per thread: each thread's buffer holds its block, not B rows
     import tracemalloc
 
     from skdict.ops import _threads
 
     monkeypatch.setenv("SKDICT_NUM_THREADS", "4")
-    est = TopKSAE(n_components=2048, k=4, random_state=0)
+    est = cls(n_components=2048, **({} if cls is JumpReLUSAE else {"k": 4}), random_state=0)
     rng = np.random.default_rng(0)
     X, _ = initialised(est, rng)
     X = rng.normal(size=(512, D_IN))
+    if cls is JumpReLUSAE:  # about 4 latents per row fire, a few more in the window
+        A = (X - est._centre()) @ est.encoder_.T + est.encoder_bias_
+        est.threshold_[...] = np.quantile(A, 1 - 4 / 2048, axis=0)
     matrix_bytes = X.shape[0] * 2048 * 8  # the whole (B x m) float64 pre-activation matrix
     with _threads.single_threaded_blas():
         tracemalloc.start()
