@@ -2,6 +2,7 @@
 and scale-free metrics give the same answer at any finite scale (no overflow of squares, no underflow)."""
 
 import numpy as np
+from sklearn.preprocessing import FunctionTransformer
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -44,6 +45,8 @@ METRICS = {
     "absorption_score": (
         lambda Z, Zh, F, D: metrics.absorption_score(np.abs(Z), Zh, F, D, PARENT_OF), [(6, 3), (6, 3), (3, 4), (3, 4)]
     ),
+    # codes of the identity transform: the nonzero pattern of X itself, block by block through the data sources
+    "firing_frequency": (lambda X: tuple(metrics.firing_frequency(FunctionTransformer(), X).tolist()), [(6, 3)]),
 }
 
 
