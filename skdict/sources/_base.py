@@ -79,8 +79,8 @@ def check_chunk(chunk, *, source, chunk_index, first_row, n_features, dtype):
         row = int(xp.argmin(finite))
         at = f"row {row} of chunk {chunk_index}" if first_row is None else f"row {first_row + row} (row {row} of chunk {chunk_index})"
         raise ValueError(
-            f"{source}: {at} contains NaN or infinity. Remove or impute such rows before training "
-            "(the model keeps the parameters of its last good step)."
+            f"{source}: {at} contains NaN or infinity. Remove or impute such rows "
+            "(a fit stopped by this keeps the parameters of its last good step; nothing else was changed)."
         )
     return chunk
 
