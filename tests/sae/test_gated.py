@@ -34,16 +34,18 @@ def reference_loss(alpha, params, X, Y, centre, frozen):
 
 
 def finite_difference(fn, value, eps=1e-6):
-    grad = np.zeros_like(value)
-    for idx in np.ndindex(value.shape):
-        saved = value[idx]
-        value[idx] = saved + eps
-        up = fn()
-        value[idx] = saved - eps
-        down = fn()
-        value[idx] = saved
-        grad[idx] = (up - down) / (2 * eps)
-    return grad
+    """Central differences of ``fn()`` in each entry of ``value`` (moved in place, then restored)."""
+
+    def moved(index, step):
+        saved = value[index]
+        value[index] = saved + step
+        try:
+            return fn()
+        finally:
+            value[index] = saved
+
+    slopes = [(moved(index, eps) - moved(index, -eps)) / (2 * eps) for index in np.ndindex(value.shape)]
+    return np.reshape(slopes, value.shape)
 
 
 def make_estimator(transcoder, seed=1, alpha=0.3):
