@@ -18,7 +18,9 @@ from skdict.__main__ import main
 SAE_FAMILY = ["TopKSAE", "BatchTopKSAE", "ReLUSAE", "JumpReLUSAE", "GatedSAE", "MPSAE"]
 #: Methods of each table, and whether the table has the M_IP and MCC columns.
 TABLES = {
-    "synthetic": (SAE_FAMILY + ["DL-FISTA", "SoftplusAdam", "LISTA-oracle", "AnchoredTopK", "AnchoredReLU"], True, False),
+    "synthetic": (
+        SAE_FAMILY + ["MatryoshkaSAE", "DL-FISTA", "SoftplusAdam", "LISTA-oracle", "AnchoredTopK", "AnchoredReLU"], True, False
+    ),
     "ood": (["FISTA-oracle", "DL-FISTA", "TopKSAE", "ReLUSAE", "MPSAE"], True, True),
     "digits": (SAE_FAMILY, False, False),
 }

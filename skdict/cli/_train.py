@@ -23,6 +23,7 @@ MODELS = {
     "relu": ("ReLUSAE", False, True, "ReLU codes with an L1 penalty alpha (SAELens 'standard')"),
     "jumprelu": ("JumpReLUSAE", False, True, "JumpReLU codes with an L0 penalty alpha"),
     "gated": ("GatedSAE", False, True, "a gate picks the latents, a magnitude path sizes them; L1 alpha on the gate"),
+    "matryoshka": ("MatryoshkaSAE", True, False, "BatchTopK codes; each nested prefix of latents reconstructs too"),
     "mp": ("MPSAE", True, False, "k steps of matching pursuit over a tied dictionary"),
 }
 

@@ -78,6 +78,8 @@ def export_saelens(estimator, path, *, overwrite=False, **cfg_overrides):
     ``BatchTopKSAE``        ``"jumprelu"``, constant   ``"jumprelu_transcoder"``, constant
                             threshold :math:`\\theta`   threshold :math:`\\theta`
     ``GatedSAE``            ``"gated"``                not supported by SAELens 6
+    ``MatryoshkaSAE``       as ``BatchTopKSAE``, or    as ``BatchTopKSAE``
+                            ``TopKSAE`` (``"topk"``)
     ======================  =========================  ===============================
 
     The training penalty (``alpha``) is not written: SAELens's inference configs have no such
@@ -148,11 +150,12 @@ def _unwrapped(estimator):
 
 def _saelens_architecture(model):
     """``(architecture, architecture's cfg fields, activation)`` of a skdict SAE; TypeError if SAELens has none."""
-    from skdict.sae import BatchTopKSAE, GatedSAE, JumpReLUSAE, ReLUSAE, TopKSAE
+    from skdict.sae import BatchTopKSAE, GatedSAE, JumpReLUSAE, MatryoshkaSAE, ReLUSAE, TopKSAE
 
     name = type(model).__name__
     transcoder = model.is_transcoder_
-    if isinstance(model, BatchTopKSAE):
+    topk_codes = isinstance(model, TopKSAE) or (isinstance(model, MatryoshkaSAE) and model.activation == "topk")
+    if isinstance(model, BatchTopKSAE) and not topk_codes:  # a Matryoshka BatchTopK SAE too, as SAELens saves it
         if model.threshold_ is None:
             raise ValueError(
                 f"{name} has no inference threshold_ (its last fit was interrupted): fit or partial_fit it to the end "
@@ -162,7 +165,7 @@ def _saelens_architecture(model):
         return ("jumprelu_transcoder" if transcoder else "jumprelu"), {}, ("constant_threshold", details)
     if isinstance(model, JumpReLUSAE):
         return ("jumprelu_transcoder" if transcoder else "jumprelu"), {}, ("threshold", {})
-    if isinstance(model, TopKSAE):
+    if topk_codes:
         if transcoder:
             raise TypeError(
                 f"{name} was fitted as a transcoder, and SAELens 6 has no TopK transcoder architecture "

@@ -85,14 +85,17 @@ class MatryoshkaSAE(BatchTopKSAE):
 
     Examples
     --------
-    >>> import numpy as np
+    The first 8 latents alone, an SAE of their own, reconstruct the parents of a hierarchy:
+
     >>> from skdict import MatryoshkaSAE
-    >>> X = np.random.default_rng(0).normal(size=(500, 16))
-    >>> sae = MatryoshkaSAE(n_components=64, k=4, random_state=0).fit(X)
-    >>> sae.matryoshka_widths_  # nested prefixes m/16, m/4, m
-    (4, 16, 64)
-    >>> codes = sae.transform(X)
-    >>> prefix = codes[:, :16] @ sae.components_[:16] + sae.decoder_bias_  # the SAE of the first 16 latents
+    >>> from skdict.datasets import make_hierarchical_features
+    >>> data = make_hierarchical_features(2000, n_parents=8, n_dims=32, random_state=0)
+    >>> sae = MatryoshkaSAE(40, k=2, matryoshka_widths=[8, 40], random_state=0).fit(data.X)
+    >>> z = sae.transform(data.X)
+    >>> parents_only = data.codes[:, :8] @ data.features[:8]
+    >>> inner = z[:, :8] @ sae.components_[:8] + sae.decoder_bias_
+    >>> bool(((inner - parents_only) ** 2).sum() < ((data.X - parents_only) ** 2).sum())
+    True
     """
 
     _parameters = (

@@ -191,7 +191,10 @@ def test_without_matplotlib_the_plots_are_skipped_and_the_rest_written(tmp_path,
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--model", "relu", "--k", "4"], "--k does not apply to --model relu; it is an option of topk, batchtopk, mp"),
+        (
+            ["--model", "relu", "--k", "4"],
+            "--k does not apply to --model relu; it is an option of topk, batchtopk, matryoshka, mp",
+        ),
         (["--model", "topk", "--alpha", "0.1"], "--alpha does not apply to --model topk"),
         (["--model", "topk", "--image-shape", "3,3"], "--image-shape 3,3 holds 9 pixels, but the data has 8 features"),
         (["--model", "topk", "--eval-fraction", "0.999"], "leaves 0 to train on"),
@@ -205,10 +208,10 @@ def test_bad_options_are_usage_errors(tmp_path, npy, capsys, argv, message):
 
 def test_an_unknown_model_lists_the_models(tmp_path, npy, capsys):
     with pytest.raises(SystemExit) as info:
-        main(["train", npy, "--model", "matryoshka", "-o", str(tmp_path / "out")])
+        main(["train", npy, "--model", "vanilla", "-o", str(tmp_path / "out")])
     assert info.value.code == 2
     err = capsys.readouterr().err
-    assert "invalid choice: 'matryoshka'" in err and all(name in err.split("choose from")[1] for name in _train.MODELS)
+    assert "invalid choice: 'vanilla'" in err and all(name in err.split("choose from")[1] for name in _train.MODELS)
 
 
 @pytest.mark.parametrize(

@@ -21,6 +21,7 @@ from skdict import (
     GatedSAE,
     FISTADictionaryLearning,
     JumpReLUSAE,
+    MatryoshkaSAE,
     MPSAE,
     ReLUSAE,
     SoftplusAdamDictionaryLearning,
@@ -47,6 +48,8 @@ SAE_CASES = {
     "gated": (GatedSAE(24, alpha=0.01), None),
     "gated-transcoder": (GatedSAE(24, alpha=0.01), Y),
     "relu-crosscoder": (ReLUSAE(24, alpha=0.01, layer_sizes=(4, 4)), None),
+    "matryoshka": (MatryoshkaSAE(24, k=3), None),
+    "matryoshka-topk-transcoder": (MatryoshkaSAE(24, k=3, activation="topk", matryoshka_widths=(4, 12, 24)), Y),
     "mp": (MPSAE(24, k=3), None),
 }
 

@@ -3,7 +3,7 @@
 import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skdict import BatchTopKSAE, GatedSAE, JumpReLUSAE, MPSAE, ReLUSAE, TopKSAE
+from skdict import BatchTopKSAE, GatedSAE, JumpReLUSAE, MatryoshkaSAE, MPSAE, ReLUSAE, TopKSAE
 
 #: These fits are deliberately short (a few epochs, tiny data): running out of max_iter, or ending
 #: below the mean's score, is expected here, not a finding (tests/sae/test_convergence_warning.py
@@ -16,6 +16,8 @@ pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceW
 SHORT = {"max_steps": 100}
 
 
-@parametrize_with_checks([cls(**SHORT) for cls in (TopKSAE, BatchTopKSAE, ReLUSAE, JumpReLUSAE, GatedSAE, MPSAE)])
+@parametrize_with_checks(
+    [cls(**SHORT) for cls in (TopKSAE, BatchTopKSAE, ReLUSAE, JumpReLUSAE, GatedSAE, MatryoshkaSAE, MPSAE)]
+)
 def test_sklearn_compatible(estimator, check):
     check(estimator)
