@@ -7,14 +7,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from skdict import BatchTopKSAE, JumpReLUSAE, MPSAE, ReLUSAE, TopKSAE, TrainingDivergedError
+from skdict import BatchTopKSAE, GatedSAE, JumpReLUSAE, MPSAE, ReLUSAE, TopKSAE, TrainingDivergedError
 from skdict.sae import _training
 from skdict.sae._step import root_mean_square, sum_of_squares
 from skdict.sae._data import InMemoryData
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*ran out after:sklearn.exceptions.ConvergenceWarning")
 
-CLASSES = [TopKSAE, BatchTopKSAE, ReLUSAE, JumpReLUSAE, MPSAE]
+CLASSES = [TopKSAE, BatchTopKSAE, ReLUSAE, JumpReLUSAE, GatedSAE, MPSAE]
 
 
 def make(cls, **params):

@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from skdict import AnchoredSAE, BatchTopKSAE, JumpReLUSAE, MPSAE, ReLUSAE, TopKSAE, TrainingDivergedError
+from skdict import AnchoredSAE, BatchTopKSAE, GatedSAE, JumpReLUSAE, MPSAE, ReLUSAE, TopKSAE, TrainingDivergedError
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # short fits on purpose
 
-CLASSES = [TopKSAE, BatchTopKSAE, ReLUSAE, JumpReLUSAE, MPSAE]
+CLASSES = [TopKSAE, BatchTopKSAE, ReLUSAE, JumpReLUSAE, GatedSAE, MPSAE]
 K_CLASSES = [TopKSAE, BatchTopKSAE, MPSAE]
 
 

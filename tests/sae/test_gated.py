@@ -257,3 +257,18 @@ def test_gated_reconstructs_better_than_relusae_at_no_more_latents_on_the_bench(
     l0_relu, l0_gated = ((m.transform(X_test) != 0).sum(axis=1).mean() for m in (relu, gated))
     assert l0_gated <= 1.1 * l0_relu, (l0_gated, l0_relu)
     assert gated.score(X_test) > relu.score(X_test) + 0.01, (gated.score(X_test), relu.score(X_test))
+
+
+@pytest.mark.gpu
+def test_cupy_training_and_inference_match_numpy():
+    cupy = pytest.importorskip("cupy")
+    X = np.random.default_rng(0).normal(size=(300, 12))
+    cpu = GatedSAE(48, max_iter=2, random_state=0).fit(X)
+    gpu = GatedSAE(48, max_iter=2, random_state=0).fit(cupy.asarray(X))
+    assert isinstance(gpu.r_mag_, cupy.ndarray) and isinstance(gpu.b_mag_, cupy.ndarray)
+    for name in NAMES:
+        np.testing.assert_allclose(cupy.asnumpy(getattr(gpu, name)), getattr(cpu, name), rtol=1e-5, atol=1e-6, err_msg=name)
+    codes = gpu.transform(cupy.asarray(X))
+    assert isinstance(codes, cupy.ndarray)
+    np.testing.assert_allclose(cupy.asnumpy(codes), cpu.transform(X), rtol=1e-4, atol=1e-5)
+    assert gpu.score(cupy.asarray(X)) == pytest.approx(cpu.score(X), abs=1e-5)

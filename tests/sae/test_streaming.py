@@ -4,13 +4,13 @@ import numpy as np
 import pytest
 import scipy.sparse
 
-from skdict import BatchTopKSAE, JumpReLUSAE, MPSAE, ReLUSAE, TopKSAE
+from skdict import BatchTopKSAE, GatedSAE, JumpReLUSAE, MPSAE, ReLUSAE, TopKSAE
 from skdict.metrics import explained_variance, l0
 from skdict.sources import ChunkStream, as_source
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
-CLASSES = [TopKSAE, BatchTopKSAE, ReLUSAE, JumpReLUSAE, MPSAE]
+CLASSES = [TopKSAE, BatchTopKSAE, ReLUSAE, JumpReLUSAE, GatedSAE, MPSAE]
 
 
 def make(cls, **extra):
