@@ -79,6 +79,14 @@ def format_table(metrics, *, title):
             f"{_percent(metrics['dense_latents'], n)}  fire on > {100 * metrics['dense_threshold']:g}% of the rows",
         ),
     ]
+    if "training_dead_fraction" in metrics:
+        fraction = metrics["training_dead_fraction"]
+        known = fraction is not None and math.isfinite(fraction)
+        rows.append((
+            "dead in training",
+            f"{_percent(round(fraction * n), n)}  silent for the last {metrics['dead_after']} training samples"
+            if known else f"not known yet (fewer than dead_after={metrics['dead_after']} samples seen)",
+        ))
     if "n_steps" in metrics:
         rows += [
             ("training steps", str(metrics["n_steps"])),

@@ -191,6 +191,10 @@ def _clear_outputs(output_dir):
             os.remove(path)
 
 
+def _last(values):
+    return float(values[-1]) if values else float("nan")
+
+
 def _training_figures(model, seconds, notes, error):
     return {
         "n_steps": int(model.n_steps_),
@@ -198,6 +202,9 @@ def _training_figures(model, seconds, notes, error):
         "n_epochs": int(model.n_iter_),
         "fit_seconds": seconds,
         "final_loss": float(model.history_["loss"][-1]) if model.history_["loss"] else float("nan"),
+        # the SAE libraries' dead latents: none fired in the last dead_after training samples (NaN before that many)
+        "training_dead_fraction": _last(model.history_.get("dead_fraction")),
+        "dead_after": int(model.dead_after),
         "warnings": notes,
         "error": error,
     }

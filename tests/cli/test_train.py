@@ -111,6 +111,8 @@ def test_the_report_states_what_the_metrics_say_and_draws_the_plots(tmp_path, X,
     assert metrics["dense_latents"] == int((frequencies > 0.1).sum())
     assert metrics["n_samples_seen"] == model.n_samples_seen_ and metrics["fit_seconds"] > 0
     assert any("max_steps=12 ran out" in note for note in metrics["warnings"])
+    # 12 steps are fewer samples than dead_after: the training dead fraction is not known yet, and says so
+    assert metrics["training_dead_fraction"] is None and "dead in training" in (out / "report.md").read_text()
     for name in ("report.md", "feature_density.png", "training_curves.png", "atoms.png", "saelens/cfg.json",
                  "model/config.json"):
         assert (out / name).is_file(), name
@@ -321,3 +323,17 @@ def test_train_and_evaluate_on_a_gpu(tmp_path, npy):
     trained = json.loads((out / "metrics.json").read_text())
     np.testing.assert_allclose(on_gpu["explained_variance"], on_host["explained_variance"], rtol=1e-4)
     assert trained["n_steps"] == 12 and "cuda" in trained["estimator"]
+
+
+def test_the_training_dead_fraction_is_the_models_dead_latent_clock(tmp_path, npy, capsys):
+    """Dead latents as the SAE libraries count them (silent for dead_after training samples), beside the held-out count."""
+    out = tmp_path / "out"
+    assert main(["train", npy, "--model", "topk", "--n-components", "32", "--k", "2", "--batch-size", "500",
+                 "--max-samples", "11000", "--quiet", "-o", str(out)]) == 0
+    model = load(out / "model")
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert model.n_samples_seen_ >= model.dead_after
+    assert metrics["training_dead_fraction"] == model.history_["dead_fraction"][-1]
+    expected = int(np.count_nonzero(model._samples_since_fired >= model.dead_after))
+    assert metrics["training_dead_fraction"] == expected / 32
+    assert f"silent for the last {model.dead_after} training samples" in (out / "report.md").read_text()
