@@ -373,6 +373,17 @@ class BaseSparseAutoencoder(
         ``n`` of its rows without reading all of an out-of-core source.
         """
 
+    def _training_control(self):
+        """A controller the engine runs after every step (``step``, ``plateau_loss``), or ``None``.
+
+        E.g. :class:`~skdict.sae._l0_target.L0Controller`, which steers ``alpha_`` to ``target_l0``.
+        """
+        return None
+
+    def _history_record(self):
+        """Keys of ``history_`` beyond the shared ones, for the epoch just ended (e.g. ``{"alpha": ...}``)."""
+        return {}
+
     def _record_firing(self, columns, n_rows):
         """Dead-latent clock: every latent ages by ``n_rows`` samples, those that fired reset to 0."""
         xp = get_namespace(columns)

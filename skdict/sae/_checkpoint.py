@@ -356,10 +356,11 @@ def restore_attributes(target, saved):
 
 
 # ------------------------------------------------------------------ the model's state
-#: Counters of a model in training, saved with its parameters (those it has); ``_resample_rng`` is the RNG
-#: of ``resample_dead``.
-_MODEL_COUNTERS = ("n_iter_", "n_steps_", "n_samples_seen_", "_data_scale", "_lr_scales", "history_",
-                   "_resample_rng")
+#: Counters of a model in training, saved with its parameters (those it has); ``alpha_`` and ``_l0_error`` are
+#: the state of the L0 target's controller (:mod:`skdict.sae._l0_target`), ``_resample_rng`` the RNG of
+#: ``resample_dead``.
+_MODEL_COUNTERS = ("n_iter_", "n_steps_", "n_samples_seen_", "_data_scale", "_lr_scales", "history_", "alpha_",
+                   "_l0_error", "_resample_rng")
 
 
 def _rng_state(state):

@@ -338,6 +338,10 @@ class Plateau:
         self.reached = self.reached or self.stale >= self.patience
         return self.reached
 
+    def restart(self):
+        """Forget the best loss and the windows without progress (a controller moved the loss itself)."""
+        self.best, self.stale = math.inf, 0
+
 
 @dataclass
 class TrainingRun:
@@ -405,6 +409,7 @@ def run_epochs(model, data, *, budget, scheduled, early_stopping):
     guard = _TrainingGuard(model, params)
     start_resampling(model)  # resample_dead: its RNG and history_ key (skdict.sae._resampling)
     planned = None if horizon is None else min(horizon * batch_size, math.inf if budget.samples is None else budget.samples)
+    control = model._training_control()  # e.g. the L0 target's controller of alpha_ (skdict.sae._l0_target)
     progress = StepProgress(planned, enabled=model.verbose > 0, description=type(model).__name__)
     run = TrainingRun(0, stopped_early=False)
     checkpoints = TrainingCheckpoints.of(model, data) if scheduled else None  # fit writes checkpoints, resumes from one
@@ -432,7 +437,10 @@ def run_epochs(model, data, *, budget, scheduled, early_stopping):
                     if batch % CHECKPOINT_STEPS == 0:
                         guard.checkpoint()
                     where = f"epoch {run.n_epochs}, step {run.n_steps + 1}"
-                    result = _train_step(model, params, Xb, Yb, schedule.factor(run.n_steps), guard, where)
+                    lr_factor = schedule.factor(run.n_steps)
+                    result = _train_step(model, params, Xb, Yb, lr_factor, guard, where)
+                    if control is not None:
+                        control.step(result.n_active, Xb.shape[0], lr_factor)
                     run.n_steps += 1
                     run.n_samples += Xb.shape[0]
                     model.n_steps_ += 1
@@ -443,7 +451,7 @@ def run_epochs(model, data, *, budget, scheduled, early_stopping):
                     progress.step(Xb.shape[0])
                     if window.steps == log_every:
                         _log_window(model, window, run, progress, data)
-                        if plateau.update(window.loss / window.rows) and early_stopping and not schedule.cooling:
+                        if _plateau_after(plateau, window, control) and early_stopping and not schedule.cooling:
                             schedule.cool_down(run.n_steps)
                         window = Window()
                     run.ended_by = budget.spent(epochs=0, steps=run.n_steps, samples=run.n_samples)
@@ -461,6 +469,22 @@ def run_epochs(model, data, *, budget, scheduled, early_stopping):
     if checkpoints is not None:
         checkpoints.finish(run.n_steps, run=run, schedule=schedule, plateau=plateau, window=window)
     return run
+
+
+def _plateau_after(plateau, window, control):
+    """Update ``plateau`` with a window; returns whether the loss is on a plateau.
+
+    Without a controller the window's mean training loss is compared. A controller (whose
+    coefficient changes the loss itself) gives the loss to compare, or ``None`` for a window
+    that must not count (its target not yet met): the plateau count then starts over.
+    """
+    if control is None:
+        return plateau.update(window.loss / window.rows)
+    loss = control.plateau_loss(window)
+    if loss is None:
+        plateau.restart()
+        return plateau.reached
+    return plateau.update(loss)
 
 
 def _log_window(model, window, run, progress, data):
@@ -494,6 +518,7 @@ def _log_epoch(model, epoch, data):
         stats = epoch.stats(model, total if epoch.rows == data.n_rows else total * epoch.rows / data.n_rows)
     else:
         stats = epoch.stats(model, None)
+    stats.update(model._history_record())
     if "n_resampled" in model.history_:
         stats["n_resampled"] = epoch.n_resampled
     return call_callback(model, append_record(model, stats))
@@ -536,6 +561,9 @@ def warn_if_unfinished(model, run, *, stacklevel):
             fix,
             stacklevel=stacklevel + 2,
         )
+    control = model._training_control()
+    if control is not None:
+        control.warn_if_off_target(stacklevel=stacklevel + 2)
     scores = model.history_["explained_variance"]
     if scores and scores[-1] < 0:
         if len(scores) > 1 and scores[-1] < max(scores):  # it was better earlier: the steps overshoot

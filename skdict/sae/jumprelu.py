@@ -8,6 +8,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from skdict._array import get_namespace
 from skdict.sae._base import BaseSparseAutoencoder
+from skdict.sae._l0_target import L0TargetMixin
 from skdict.sae._parameters import Parameter
 from skdict.sae._step import pairs_above
 
@@ -19,7 +20,7 @@ DEFAULT_BANDWIDTH = 1e-2
 PAPER_THRESHOLD_INIT = 1e-3
 
 
-class JumpReLUSAE(BaseSparseAutoencoder):
+class JumpReLUSAE(L0TargetMixin, BaseSparseAutoencoder):
     """Sparse autoencoder with JumpReLU codes, a learned threshold per latent and an L0 penalty.
 
     .. math::
@@ -48,6 +49,8 @@ class JumpReLUSAE(BaseSparseAutoencoder):
         Thresholds :math:`\\theta`.
     bandwidth_ : float
         The bandwidth used.
+    alpha_ : float
+        The L0 weight the model was trained at: ``alpha``, or where ``target_l0`` steered it.
     {shared_attributes}
 
     See Also
@@ -69,7 +72,7 @@ class JumpReLUSAE(BaseSparseAutoencoder):
         Parameter(
             "alpha", 0.1, [Interval(Real, 0, None, closed="left")], "float",
             "L0 weight :math:`\\lambda` (per active latent, in squared units of ``X``; the paper's :math:`\\lambda` "
-            "is twice this, as its loss has no 1/2).",
+            "is twice this, as its loss has no 1/2; with ``target_l0``: its starting value).",
         ),
         Parameter(
             "bandwidth", "auto", [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})], 'float or "auto"',
@@ -84,6 +87,8 @@ class JumpReLUSAE(BaseSparseAutoencoder):
     )
     _extra_parameters = ("threshold_",)
     _preactivation_unit_parameters = ("encoder_bias_", "threshold_")
+    #: With ``target_l0`` the L0 weight is a signed multiplier (see skdict.sae._l0_target).
+    _signed_coefficient = True
     #: Support, L0 penalty and threshold window are decided row by row: the training step forms the
     #: pre-activations one block of rows at a time (see skdict.sae._step).
     _rowwise_support = True
@@ -101,7 +106,7 @@ class JumpReLUSAE(BaseSparseAutoencoder):
         return pairs_above(A, self.threshold_)
 
     def _sparsity_penalty(self, A, rows, cols, n_rows, params):
-        return self.alpha * rows.shape[0] / n_rows, 0.0, {}
+        return self.alpha_ * rows.shape[0] / n_rows, 0.0, {}
 
     def _probe_pairs(self, A):
         """The window :math:`\\theta_j - \\varepsilon/2 < a_{nj} < \\theta_j + \\varepsilon/2`, row by row.
@@ -118,7 +123,7 @@ class JumpReLUSAE(BaseSparseAutoencoder):
         """dL/dθ_j = Σ_n K(.)·(−1/ε)·(θ_j dL/dz_nj + λ/B) over the window pairs."""
         xp = get_namespace(dZ)
         theta = self.threshold_
-        weights = -(theta[cols] * dZ + self.alpha / n_rows) / self.bandwidth_
+        weights = -(theta[cols] * dZ + self.alpha_ / n_rows) / self.bandwidth_
         grad = xp.bincount(cols, weights=weights, minlength=theta.shape[0])
         return {"threshold_": grad.astype(theta.dtype, copy=False)}
 

@@ -10,11 +10,12 @@ from sklearn.utils._param_validation import Interval
 
 from skdict._array import get_namespace
 from skdict.sae._base import BaseSparseAutoencoder
+from skdict.sae._l0_target import L0TargetMixin
 from skdict.sae._parameters import Parameter
 from skdict.sae.crosscoder import check_layer_sizes, decoder_layer_norms
 
 
-class ReLUSAE(BaseSparseAutoencoder):
+class ReLUSAE(L0TargetMixin, BaseSparseAutoencoder):
     """Sparse autoencoder with ReLU codes and an L1 penalty.
 
     .. math::
@@ -31,6 +32,8 @@ class ReLUSAE(BaseSparseAutoencoder):
 
     Attributes
     ----------
+    alpha_ : float
+        The L1 weight the model was trained at: ``alpha``, or where ``target_l0`` steered it.
     {shared_attributes}
 
     See Also
@@ -58,7 +61,7 @@ class ReLUSAE(BaseSparseAutoencoder):
     _parameters = (
         Parameter(
             "alpha", 0.1, [Interval(Real, 0, None, closed="left")], "float",
-            "L1 weight :math:`\\alpha`, in the units of ``X``.",
+            "L1 weight :math:`\\alpha`, in the units of ``X`` (with ``target_l0``: its starting value).",
         ),
         Parameter(
             "layer_sizes", None, ["array-like", None], "sequence of int or None",
@@ -70,6 +73,7 @@ class ReLUSAE(BaseSparseAutoencoder):
     )
 
     def _check_hyperparameters(self, n_components):
+        super()._check_hyperparameters(n_components)
         self.layer_sizes_ = None
         if self.layer_sizes is not None:
             self.layer_sizes_ = check_layer_sizes(self.layer_sizes, self.n_targets_)
@@ -81,15 +85,15 @@ class ReLUSAE(BaseSparseAutoencoder):
         xp = get_namespace(A)
         codes = A[rows, cols]
         if self.layer_sizes_ is None:
-            return self.alpha * float(xp.sum(codes)) / n_rows, self.alpha / n_rows, {}
+            return self.alpha_ * float(xp.sum(codes)) / n_rows, self.alpha_ / n_rows, {}
         # P = (alpha/B) sum_nj z_nj w_j with w_j = sum_l ||d_j^(l)||:
         # dP/dz_nj = alpha w_j / B and dP/dd_j^(l) = (alpha/B) (sum_n z_nj) d_j^(l) / ||d_j^(l)||.
         D = params["components_"]
         norms = decoder_layer_norms(D, self.layer_sizes_)
         weights = xp.sum(norms, axis=1)
-        penalty = self.alpha * float(xp.sum(codes * weights[cols])) / n_rows
+        penalty = self.alpha_ * float(xp.sum(codes * weights[cols])) / n_rows
         code_sums = xp.bincount(cols, weights=codes, minlength=D.shape[0]).astype(D.dtype, copy=False)
-        scale = (self.alpha / n_rows) * code_sums[:, None] / xp.where(norms > 0, norms, 1)
+        scale = (self.alpha_ / n_rows) * code_sums[:, None] / xp.where(norms > 0, norms, 1)
         widths = xp.asarray(np.repeat(np.arange(len(self.layer_sizes_)), self.layer_sizes_))
         grad_D = D * scale[:, widths]
-        return penalty, (self.alpha / n_rows) * weights[cols], {"components_": grad_D}
+        return penalty, (self.alpha_ / n_rows) * weights[cols], {"components_": grad_D}

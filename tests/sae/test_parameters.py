@@ -35,13 +35,14 @@ SHARED = [
 OWN = {
     TopKSAE: [("k", None), ("k_aux", None), ("aux_coef", 1 / 32)],
     BatchTopKSAE: [("k", None), ("k_aux", None), ("aux_coef", 1 / 32)],
-    ReLUSAE: [("alpha", 0.1), ("layer_sizes", None)],
-    JumpReLUSAE: [("alpha", 0.1), ("bandwidth", "auto"), ("threshold_init", "auto")],
+    ReLUSAE: [("alpha", 0.1), ("layer_sizes", None), ("target_l0", None)],
+    JumpReLUSAE: [("alpha", 0.1), ("bandwidth", "auto"), ("threshold_init", "auto"), ("target_l0", None)],
     MPSAE: [("k", None), ("selection", "signed"), ("positive", False)],
 }
 
 _INT_1 = "an int in the range [1, inf)"
 _FLOAT_0 = "a float in the range [0.0, inf)"
+_FLOAT_POSITIVE = "a float in the range (0.0, inf)"
 _BOOL = "an instance of 'bool' or an instance of 'numpy.bool'"
 SHARED_CONSTRAINTS = {
     "n_components": [_INT_1, "None"], "learning_rate": ["a float in the range (0.0, inf)"], "batch_size": [_INT_1],
@@ -59,11 +60,12 @@ AUXK_CONSTRAINTS = {"k_aux": [_INT_1, "None"], "aux_coef": [_FLOAT_0]}
 OWN_CONSTRAINTS = {
     TopKSAE: {"k": [_INT_1, "None"], **AUXK_CONSTRAINTS},
     BatchTopKSAE: {"k": ["a float in the range (0.0, inf)", "None"], **AUXK_CONSTRAINTS},
-    ReLUSAE: {"alpha": [_FLOAT_0], "layer_sizes": ["an array-like", "None"]},
+    ReLUSAE: {"alpha": [_FLOAT_0], "layer_sizes": ["an array-like", "None"], "target_l0": [_FLOAT_POSITIVE, "None"]},
     JumpReLUSAE: {
         "alpha": [_FLOAT_0],
         "bandwidth": ["a float in the range (0.0, inf)", ["auto"]],
         "threshold_init": [_FLOAT_0, ["auto"]],
+        "target_l0": [_FLOAT_POSITIVE, "None"],
     },
     MPSAE: {"k": [_INT_1, "None"], "selection": [["absolute", "signed"]], "positive": [_BOOL]},
 }
