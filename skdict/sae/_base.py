@@ -200,7 +200,8 @@ TRAINING_ATTRIBUTES_DOC = """\
         Width of the reconstruction target (``n_features_in_`` for an SAE).
     history_ : dict of lists
         Per epoch: ``loss``, ``explained_variance``, ``l0``, ``dead_fraction`` (NaN until
-        ``dead_after`` samples were seen); the last epoch of a fit may be partial. The schema
+        ``dead_after`` samples were seen), and ``n_resampled`` (latents resampled) with
+        ``resample_dead``; the last epoch of a fit may be partial. The schema
         every iterative skdict learner shares (:mod:`skdict._history`).
     step_history_ : dict of lists
         Per window of ``log_every`` steps: ``step`` (of the call), ``samples`` (seen since
