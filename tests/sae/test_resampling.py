@@ -208,3 +208,19 @@ def test_resample_dead_is_a_parameter_of_every_sae():
         assert model.get_params()["resample_dead"] is False
         assert clone(model.set_params(resample_dead=True)).resample_dead is True
         assert "resample_dead : bool" in cls.__doc__
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("cls", [TopKSAE, MPSAE], ids=lambda cls: cls.__name__)
+def test_a_model_on_the_gpu_resamples_the_latents_the_cpu_does(cls, X):
+    import cupy
+
+    from skdict._array import to_numpy
+
+    models = [_in_training(cls, X=data, resample_dead=True) for data in (X, cupy.asarray(X))]
+    for model, data in zip(models, (X, cupy.asarray(X))):
+        assert resample_dead_latents(model, model._params(), data[:50], data[:50]) == 8
+    cpu, gpu = models
+    assert isinstance(gpu.components_, cupy.ndarray)
+    np.testing.assert_allclose(to_numpy(gpu.components_), cpu.components_, atol=1e-8)
+    assert (to_numpy(gpu._adam.m["components_"])[8:] == 0).all()
