@@ -127,10 +127,11 @@ class GatedSAE(BaseSparseAutoencoder):
     --------
     >>> import numpy as np
     >>> from skdict import GatedSAE
-    >>> X = np.random.default_rng(0).normal(size=(500, 16))
-    >>> sae = GatedSAE(n_components=64, alpha=0.1, random_state=0).fit(X)
-    >>> pi_gate = (X - sae.decoder_bias_) @ sae.encoder_.T + sae.encoder_bias_
-    >>> bool(np.all(sae.transform(X)[pi_gate <= 0] == 0))  # a closed gate, a zero code
+    >>> rng = np.random.default_rng(0)
+    >>> sae = GatedSAE(n_components=64, alpha=0.1, random_state=0).fit(rng.normal(size=(500, 16)))
+    >>> X_new = rng.normal(size=(100, 16))
+    >>> pi_gate = (X_new - sae.decoder_bias_) @ sae.encoder_.T + sae.encoder_bias_
+    >>> bool(np.all(sae.transform(X_new)[pi_gate <= 0] == 0))  # a closed gate, a zero code
     True
     """
 
