@@ -59,7 +59,8 @@ def test_one_prefix_is_the_plain_sae(activation, plain):
 @pytest.mark.parametrize("activation", ["batchtopk", "topk"])
 def test_inner_prefixes_reconstruct_on_their_own(activation):
     """The first m/4 latents of a Matryoshka SAE are an SAE by themselves; BatchTopK's first m/4 are not trained to be."""
-    models = [MatryoshkaSAE(48, k=4, activation=activation, **SHORT), BatchTopKSAE(48, k=4, **SHORT)]
+    fast = {**SHORT, "learning_rate": 1e-2}
+    models = [MatryoshkaSAE(48, k=4, activation=activation, **fast), BatchTopKSAE(48, k=4, **fast)]
 
     def prefix_ev(model, width):
         codes = model.transform(X)
