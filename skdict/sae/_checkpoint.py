@@ -358,9 +358,9 @@ def restore_attributes(target, saved):
 # ------------------------------------------------------------------ the model's state
 #: Counters of a model in training, saved with its parameters (those it has); ``alpha_`` and ``_l0_error`` are
 #: the state of the L0 target's controller (:mod:`skdict.sae._l0_target`), ``_resample_rng`` the RNG of
-#: ``resample_dead``.
+#: ``resample_dead``, ``_level_guess`` BatchTopK's guess of the next batch level (which rows its step encodes twice).
 _MODEL_COUNTERS = ("n_iter_", "n_steps_", "n_samples_seen_", "_data_scale", "_lr_scales", "history_", "alpha_",
-                   "_l0_error", "_resample_rng")
+                   "_l0_error", "_resample_rng", "_level_guess")
 
 
 def _rng_state(state):

@@ -18,11 +18,14 @@ what its penalty :math:`P` adds; the linear algebra lives here, once.
 Only :math:`\\tilde x W_{enc}^\\top` is a dense (B x n_components) product. Codes,
 decoding and every weight gradient go through :class:`~skdict.ops.codes.CodeMatrix`
 and :func:`~skdict.ops.codes.sampled_row_dots`, O(nnz x n_features). A model whose
-support is decided row by row sets ``_rowwise_support = True`` (TopK and ReLU do):
-:math:`a` is then formed and reduced to its support one block of rows at a time, in
-a block buffer per thread, so the step's extra memory is O(B x (d + k)) plus one block
-per thread instead of O(B x n_components); the others (BatchTopK's batch-wide selection,
-JumpReLU's threshold window) form the whole (B x n_components) matrix.
+support is decided row by row sets ``_rowwise_support = True`` (TopK, ReLU, JumpReLU
+with its threshold window): :math:`a` is then formed and reduced to its support one
+block of rows at a time, in a block buffer per thread, so the step's extra memory is
+O(B x (d + k)) plus one block per thread instead of O(B x n_components). BatchTopK's
+batch-wide budget takes the same path in two passes: each row's candidates first,
+then the selection over the batch, with the few rows that may hold more of the budget
+than their candidates encoded again (:func:`_select_over_batch`). A model without the
+flag forms the whole (B x n_components) matrix.
 """
 
 from __future__ import annotations
@@ -250,7 +253,8 @@ def _select_over_batch(model, params, X_centred, forward, bounds):
     non-candidate entry may exceed :math:`L` (``bounds[n] > L``) is encoded
     again and all its entries above :math:`L` become its candidates; one such
     pass suffices, because adding candidates can only raise the level. The
-    selection is then made again over the completed candidates.
+    selection is then made again over the completed candidates, and put in
+    row-major order (whatever order the candidates came in).
     """
     xp = get_namespace(X_centred)
     n_rows = X_centred.shape[0]
@@ -272,10 +276,10 @@ def _select_over_batch(model, params, X_centred, forward, bounds):
         stay = ~revisited[rows]
         extra = _joined(encode_in_row_blocks(params, X_centred[revisit], above_level))
         rows, cols, values = (xp.concatenate([part[stay], more]) for part, more in zip((rows, cols, values), extra))
-        order = xp.argsort(rows, kind="stable")
-        rows, cols, values = rows[order], cols[order], values[order]
         keep, _ = model._select_candidates(values, n_rows)
-    forward.rows, forward.cols, forward.values = rows[keep], cols[keep], values[keep]
+    rows, cols, values = rows[keep], cols[keep], values[keep]
+    order = xp.argsort(rows * params["encoder_"].shape[0] + cols)  # row-major, as the dense selection: one order
+    forward.rows, forward.cols, forward.values = rows[order], cols[order], values[order]
     forward.penalty_grad = 0.0
     return forward
 

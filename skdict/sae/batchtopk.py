@@ -22,9 +22,13 @@ from skdict.sae.topk import resolve_k
 THRESHOLD_SAMPLE = 1 << 16
 #: Elements of one (rows x n_components) block of pre-activations while estimating it.
 _THRESHOLD_BLOCK = 1 << 22
-#: Candidates per row in the first pass of the row-blocked training step, in units of ``k``: rows
-#: that may hold more of the batch's budget are encoded a second time (exact either way).
+#: Top entries per row kept as candidates in the first pass of the row-blocked training step, in
+#: units of ``k``: rows that may hold more of the batch's budget are encoded a second time (exact either way).
 CANDIDATES_PER_K = 2
+#: The level guessed for the next step is that of ``GUESS_MARGIN`` times the budget (a little lower).
+GUESS_MARGIN = 1.25
+#: Entries above the guessed level a block may add, in units of its top entries, before the guess is ignored.
+GUESS_CAP = 4
 
 
 def batch_budget(k, n_rows):
@@ -144,6 +148,7 @@ class BatchTopKSAE(AuxKMixin, BaseSparseAutoencoder):
     def _init_extra_parameters(self, xp, dtype, n_components, rng):
         # estimated by each fit at its final parameters (not a trained parameter)
         self.threshold_ = None
+        self._level_guess = None  # the row-blocked step's guess of the next batch level (a cache: results exact without it)
         return {}
 
     def _support(self, A, training):
@@ -157,32 +162,59 @@ class BatchTopKSAE(AuxKMixin, BaseSparseAutoencoder):
         return rows[keep], cols[keep]
 
     def _support_candidates(self, A):
-        """Pass 1 of the row-blocked step: each row's :data:`CANDIDATES_PER_K` x ``k`` largest positive entries.
+        """Pass 1 of the row-blocked step: candidate pairs of a block of rows, and each row's bound.
 
-        The row's bound is its smallest candidate value (no entry left out is larger);
-        rows whose bound exceeds the batch's level are encoded again (see
-        :func:`skdict.sae._step._select_over_batch`), so the support is exactly
-        the whole-batch selection's whatever the rows' share of the budget.
+        The candidates of a row are its :data:`CANDIDATES_PER_K` x ``k`` largest positive
+        entries and, when the previous step left a guess :math:`\\hat L` of the level
+        (``_level_guess``), its other entries above :math:`\\hat L`; the row's bound is
+        the smallest top entry, or :math:`\\hat L` where that is lower: no entry left out
+        is larger. Rows whose bound exceeds the batch's level are encoded again (see
+        :func:`skdict.sae._step._select_over_batch`), so the support is exactly the
+        whole-batch selection's; the guess only spares the rows that hold many of the
+        budget that second pass. A block with more than :data:`GUESS_CAP` times as many
+        entries above :math:`\\hat L` as top entries ignores the guess (memory stays
+        O(rows x k)).
         """
         xp = get_namespace(A)
-        n_candidates = min(A.shape[1], math.ceil(CANDIDATES_PER_K * self.k_))
-        indices, values = row_topk(A, n_candidates)
+        n_rows, n_cols = A.shape
+        n_top = min(n_cols, math.ceil(CANDIDATES_PER_K * self.k_))
+        indices, values = row_topk(A, n_top)
         positive = (values > 0).reshape(-1)
-        rows = xp.repeat(xp.arange(A.shape[0]), n_candidates)[positive]
-        if n_candidates == A.shape[1]:  # every entry is a candidate
-            bounds = xp.full(A.shape[0], -xp.inf, dtype=A.dtype)
-        else:
-            bounds = xp.min(values, axis=1)
-        return rows, indices.reshape(-1)[positive], bounds
+        rows = xp.repeat(xp.arange(n_rows), n_top)[positive]
+        cols = indices.reshape(-1)[positive]
+        if n_top == n_cols:  # every entry is a candidate
+            return rows, cols, xp.full(n_rows, -xp.inf, dtype=A.dtype)
+        bounds = xp.min(values, axis=1)
+        guess = getattr(self, "_level_guess", None)
+        if guess is None or guess <= 0:
+            return rows, cols, bounds
+        above = A > guess
+        if int(xp.count_nonzero(above)) > GUESS_CAP * n_top * n_rows:
+            return rows, cols, bounds
+        flat = xp.flatnonzero(above)
+        more_rows, more_cols = flat // n_cols, flat % n_cols
+        outside = A[more_rows, more_cols] < bounds[more_rows]  # not already among the row's top entries
+        rows = xp.concatenate([rows, more_rows[outside]])
+        cols = xp.concatenate([cols, more_cols[outside]])
+        return rows, cols, xp.minimum(bounds, xp.asarray(guess, dtype=A.dtype))
 
     def _select_candidates(self, values, n_rows):
-        """The batch's ``round(B k)`` largest positive candidates, and the smallest of them as the level (>= 0)."""
+        """The batch's ``round(B k)`` largest positive candidates, and the smallest of them as the level (>= 0).
+
+        Also keeps, as the next step's ``_level_guess``, the ``GUESS_MARGIN x round(B k)``-th
+        largest candidate: a level a little below this one, so that the next batch's
+        level is above it unless the parameters moved far.
+        """
         xp = get_namespace(values)
         n_keep = batch_budget(self.k_, n_rows)
-        if values.shape[0] <= n_keep:  # every positive entry may be kept: all of them must be candidates
-            return xp.arange(values.shape[0]), 0.0
-        keep = xp.argpartition(values, values.shape[0] - n_keep)[values.shape[0] - n_keep :]
-        return xp.sort(keep), max(0.0, float(xp.min(values[keep])))
+        size = values.shape[0]
+        if size <= n_keep:  # every positive entry may be kept: all of them must be candidates
+            self._level_guess = None
+            return xp.arange(size), 0.0
+        n_guess = min(size, math.ceil(GUESS_MARGIN * n_keep))
+        order = xp.argpartition(values, [size - n_guess, size - n_keep] if n_guess > n_keep else size - n_keep)
+        self._level_guess = float(values[order[size - n_guess]])
+        return order[size - n_keep :], max(0.0, float(values[order[size - n_keep]]))
 
     def _after_fit(self, data):
         """Estimate :math:`\\theta` at the final parameters on (up to :data:`THRESHOLD_SAMPLE`) rows just trained on."""

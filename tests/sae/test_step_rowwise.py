@@ -143,21 +143,43 @@ def test_batchtopk_rowwise_forward_without_revisits_and_with_few_positive_entrie
     spread=st.floats(0.0, 2.0),
     rows_per_block=st.integers(1, N_ROWS),
     per_k=st.sampled_from([1, 2, 4]),
+    guess=st.one_of(st.none(), st.floats(0.0, 3.0)),
 )
-def test_batchtopk_rowwise_support_is_the_whole_batch_selection(seed, k, spread, rows_per_block, per_k):
-    """For any rows, budget, block size and candidates per row: the same pairs as the dense selection."""
+def test_batchtopk_rowwise_support_is_the_whole_batch_selection(seed, k, spread, rows_per_block, per_k, guess):
+    """For any rows, budget, block size, candidates per row and guessed level: the dense selection, in its order."""
     rng = np.random.default_rng(seed)
     est = BatchTopKSAE(n_components=N_LATENTS, k=k, random_state=0)
     X, _ = row_scaled(est, rng, spread)
     X_centred = X - est._centre()
+    est._level_guess = guess  # a previous step's guess, anywhere from far too low to far too high
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(_step, "_FORWARD_BLOCK", rows_per_block * N_LATENTS)
         patch.setattr(batchtopk, "CANDIDATES_PER_K", per_k)
         blocked = _step._forward_in_blocks(est, est._params(), X_centred, None)
     whole = _step._forward_whole(est, est._params(), X_centred, None)
-    as_set = lambda f: set(zip(f.rows.tolist(), f.cols.tolist()))  # noqa: E731
-    assert as_set(blocked) == as_set(whole)
-    assert np.all(np.diff(blocked.rows) >= 0)  # row-sorted, as CodeMatrix wants
+    np.testing.assert_array_equal(blocked.rows, whole.rows)
+    np.testing.assert_array_equal(blocked.cols, whole.cols)  # the same pairs in the same (row-major) order
+    np.testing.assert_allclose(blocked.values, whole.values, rtol=1e-12)
+
+
+def test_batchtopk_guessed_level_spares_the_second_pass(monkeypatch):
+    """After one step the guess (a level a little below this batch's) collects every row's share in pass 1."""
+    rng = np.random.default_rng(7)
+    est = BatchTopKSAE(n_components=N_LATENTS, k=3, random_state=0)
+    X, Y = row_scaled(est, rng, spread=1.0)
+    encoded = []
+    spy = _step.encode_in_row_blocks
+    monkeypatch.setattr(_step, "encode_in_row_blocks", lambda p, Xc, r: encoded.append(Xc.shape[0]) or spy(p, Xc, r))
+    first = loss_and_grads(est, est._params(), X, Y, centre=est._centre(), tied=True)
+    assert len(encoded) == 2 and est._level_guess is not None  # no guess yet: rows with many entries encoded again
+    second = loss_and_grads(est, est._params(), X, Y, centre=est._centre(), tied=True)
+    assert encoded[2:] == [N_ROWS]  # one pass
+    assert_same(first, second)  # to rounding: the rows encoded again went through another product
+    est._level_guess = 1e-9  # far too low: a block with too many entries above it ignores it (memory bound)
+    monkeypatch.setattr(batchtopk, "GUESS_CAP", 1)  # 6 x 23 candidates may be added, about 460 entries are above
+    third = loss_and_grads(est, est._params(), X, Y, centre=est._centre(), tied=True)
+    assert len(encoded) == 5
+    assert_same(first, third)
 
 
 def test_batch_selection_with_a_penalty_is_refused(monkeypatch):
@@ -173,18 +195,23 @@ def test_batch_selection_with_a_penalty_is_refused(monkeypatch):
 
 
 @pytest.mark.gpu
-def test_rowwise_forward_on_gpu_equals_numpy(monkeypatch):
+@pytest.mark.parametrize("cls", [TopKSAE, BatchTopKSAE, JumpReLUSAE])
+def test_rowwise_forward_on_gpu_equals_numpy(monkeypatch, cls):
     import cupy
 
     rng = np.random.default_rng(3)
-    est = TopKSAE(n_components=N_LATENTS, k=5, random_state=0)
-    X, Y = initialised(est, rng)
+    est = cls(n_components=N_LATENTS, **({"bandwidth": 0.5} if cls is JumpReLUSAE else {"k": 5}), random_state=0)
+    X, Y = initialised(est, rng) if cls is not BatchTopKSAE else row_scaled(est, rng, 1.0)  # BatchTopK: revisits
+    if cls is JumpReLUSAE:
+        est.threshold_[...] = np.abs(rng.normal(size=N_LATENTS))
     dead_mask = np.zeros(N_LATENTS, bool)
     dead_mask[::4] = True
     monkeypatch.setattr(_step, "_FORWARD_BLOCK", 4 * N_LATENTS)
     monkeypatch.setattr(est, "_rowwise_support", True, raising=False)
     cpu = loss_and_grads(est, est._params(), X, Y, centre=est._centre(), tied=True, dead_mask=dead_mask)
     gpu_params = {name: cupy.asarray(value) for name, value in est._params().items()}
+    if cls is JumpReLUSAE:  # the hooks read the model's thresholds: on the GPU, as a fit there would have them
+        monkeypatch.setattr(est, "threshold_", gpu_params["threshold_"])
     Xg = cupy.asarray(X)
     gpu = loss_and_grads(
         est, gpu_params, Xg, Xg, centre=gpu_params["decoder_bias_"], tied=True, dead_mask=cupy.asarray(dead_mask)
