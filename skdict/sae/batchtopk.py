@@ -22,12 +22,13 @@ from skdict.sae.topk import resolve_k
 THRESHOLD_SAMPLE = 1 << 16
 #: Elements of one (rows x n_components) block of pre-activations while estimating it.
 _THRESHOLD_BLOCK = 1 << 22
-#: Top entries per row kept as candidates in the first pass of the row-blocked training step, in
-#: units of ``k``: rows that may hold more of the batch's budget are encoded a second time (exact either way).
+#: Without a guessed level, the first pass of the row-blocked training step keeps each row's
+#: ``CANDIDATES_PER_K x k`` largest entries: rows that may hold more of the batch's budget are encoded
+#: a second time (exact either way).
 CANDIDATES_PER_K = 2
 #: The level guessed for the next step is that of ``GUESS_MARGIN`` times the budget (a little lower).
 GUESS_MARGIN = 1.25
-#: Entries above the guessed level a block may add, in units of its top entries, before the guess is ignored.
+#: A block with more than ``GUESS_CAP x k`` entries per row above the guessed level ignores the guess.
 GUESS_CAP = 4
 
 
@@ -164,39 +165,30 @@ class BatchTopKSAE(AuxKMixin, BaseSparseAutoencoder):
     def _support_candidates(self, A):
         """Pass 1 of the row-blocked step: candidate pairs of a block of rows, and each row's bound.
 
-        The candidates of a row are its :data:`CANDIDATES_PER_K` x ``k`` largest positive
-        entries and, when the previous step left a guess :math:`\\hat L` of the level
-        (``_level_guess``), its other entries above :math:`\\hat L`; the row's bound is
-        the smallest top entry, or :math:`\\hat L` where that is lower: no entry left out
-        is larger. Rows whose bound exceeds the batch's level are encoded again (see
-        :func:`skdict.sae._step._select_over_batch`), so the support is exactly the
-        whole-batch selection's; the guess only spares the rows that hold many of the
-        budget that second pass. A block with more than :data:`GUESS_CAP` times as many
-        entries above :math:`\\hat L` as top entries ignores the guess (memory stays
-        O(rows x k)).
+        With a guess :math:`\\hat L > 0` of the level left by the previous step
+        (``_level_guess``), the candidates are the entries above it, and every row's
+        bound is :math:`\\hat L`: one comparison, no selection. Without one, or where a
+        block holds more than :data:`GUESS_CAP` x ``k`` entries per row above it (the guess
+        was far too low: memory stays O(rows x k)), they are each row's
+        :data:`CANDIDATES_PER_K` x ``k`` largest positive entries, bounded by the smallest
+        of them. No entry left out of a row is above its bound; rows whose bound exceeds
+        the batch's level are encoded again (:func:`skdict.sae._step._select_over_batch`),
+        so the support is exactly the whole-batch selection's whatever the guess.
         """
         xp = get_namespace(A)
         n_rows, n_cols = A.shape
+        guess = getattr(self, "_level_guess", None)
+        if guess is not None and guess > 0:
+            above = A > guess
+            if int(xp.count_nonzero(above)) <= GUESS_CAP * self.k_ * n_rows:
+                flat = xp.flatnonzero(above)
+                return flat // n_cols, flat % n_cols, xp.full(n_rows, guess, dtype=A.dtype)
         n_top = min(n_cols, math.ceil(CANDIDATES_PER_K * self.k_))
         indices, values = row_topk(A, n_top)
         positive = (values > 0).reshape(-1)
         rows = xp.repeat(xp.arange(n_rows), n_top)[positive]
-        cols = indices.reshape(-1)[positive]
-        if n_top == n_cols:  # every entry is a candidate
-            return rows, cols, xp.full(n_rows, -xp.inf, dtype=A.dtype)
-        bounds = xp.min(values, axis=1)
-        guess = getattr(self, "_level_guess", None)
-        if guess is None or guess <= 0:
-            return rows, cols, bounds
-        above = A > guess
-        if int(xp.count_nonzero(above)) > GUESS_CAP * n_top * n_rows:
-            return rows, cols, bounds
-        flat = xp.flatnonzero(above)
-        more_rows, more_cols = flat // n_cols, flat % n_cols
-        outside = A[more_rows, more_cols] < bounds[more_rows]  # not already among the row's top entries
-        rows = xp.concatenate([rows, more_rows[outside]])
-        cols = xp.concatenate([cols, more_cols[outside]])
-        return rows, cols, xp.minimum(bounds, xp.asarray(guess, dtype=A.dtype))
+        bounds = xp.full(n_rows, -xp.inf, dtype=A.dtype) if n_top == n_cols else xp.min(values, axis=1)
+        return rows, indices.reshape(-1)[positive], bounds
 
     def _select_candidates(self, values, n_rows):
         """The batch's ``round(B k)`` largest positive candidates, and the smallest of them as the level (>= 0).
