@@ -270,6 +270,11 @@ class Schedule:
         self.end = step + length if self.end is None else min(self.end, step + length)
         self.cooldown_start = step
 
+    def warming_up(self, step):
+        """Whether ``step`` steps are still inside the learning-rate warmup (no plateau is judged there: the rate
+        is still rising, so a loss that barely moves says nothing about convergence)."""
+        return self.horizon is not None and step < self.warmup_fraction * self.horizon
+
     @property
     def cooling(self):
         return self.cooldown_start is not None
@@ -451,7 +456,8 @@ def run_epochs(model, data, *, budget, scheduled, early_stopping):
                     progress.step(Xb.shape[0])
                     if window.steps == log_every:
                         _log_window(model, window, run, progress, data)
-                        if _plateau_after(plateau, window, control) and early_stopping and not schedule.cooling:
+                        if (not schedule.warming_up(run.n_steps) and _plateau_after(plateau, window, control)
+                                and early_stopping and not schedule.cooling):
                             schedule.cool_down(run.n_steps)
                         window = Window()
                     run.ended_by = budget.spent(epochs=0, steps=run.n_steps, samples=run.n_samples)
