@@ -60,14 +60,14 @@ def test_support_refit_atoms_undo_wrong_code_values_on_the_true_support(table1):
 
 def test_smoke_run_has_every_row(table1, tmp_path, capsys):
     path = tmp_path / "table1.json"
-    table1.main(["--scale", "0.05", "--max-steps", "20", "--json", str(path), "--diagnostic-rows", "40",
-                 "--refit-rows", "20", "--dl-max-iter", "1"])
+    table1.main(["--scale", "0.05", "--max-steps", "5", "--json", str(path), "--diagnostic-rows", "40",
+                 "--refit-rows", "2", "--dl-max-iter", "1"])
     saved = json.loads(path.read_text())
     expected = [name for name in table1.ARCHITECTURES if hasattr(skdict, name)] + ["Transcoder", "Crosscoder"]
     assert [r["row"] for r in saved["rows"]] == [name for name in expected for _ in (0, 1)]
     assert [r["anchored"] for r in saved["rows"]] == [False, True] * len(expected)
     for record in saved["rows"]:
-        assert 0 <= record["gt_recovery"] <= 100 and 0 <= record["m_ip"] <= 1 and record["steps"] == 20
+        assert 0 <= record["gt_recovery"] <= 100 and 0 <= record["m_ip"] <= 1 and record["steps"] == 5
         assert ("code_gap" in record) == (record["row"] in table1.PENALTY_ROWS and not record["anchored"])
     printed = capsys.readouterr().out
     assert "84.90" in printed and "Crosscoder" in printed and "warm DL-FISTA" in printed
