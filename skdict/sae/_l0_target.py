@@ -12,11 +12,13 @@ the step's minibatch L0 :math:`\ell_t` (the engine measures it anyway), in veloc
 .. math::
 
     e_t = \mathrm{clip}\!\left(\frac{\ell_t}{\ell_0^*} - 1,\ -1,\ 1\right), \qquad
-    \Delta_t = \kappa\,\eta_t\, e_t + k_p\, f_t\, (\bar e_t - \bar e_{t-1}),
+    \Delta_t = \kappa\,\eta_t\, e_t\, \big(1 - \mathbb{1}\big[b < |\bar e_t| < |\bar e_{t-1}|\big]\big)
+             + k_p\, f_t\, (\bar e_t - \bar e_{t-1}),
 
 with :math:`\eta_t` the step's learning rate (``learning_rate`` times the schedule's factor
 :math:`f_t`), :math:`\kappa` = :data:`CONTROL_GAIN`, :math:`k_p` = :data:`PROPORTIONAL_GAIN` and
-:math:`\bar e_t` the error averaged over about 100 steps (:data:`ERROR_SMOOTHING`). The
+:math:`\bar e_t` the error averaged over about 100 steps (:data:`ERROR_SMOOTHING`), :math:`b` =
+:data:`WINDUP_BAND`. The
 coefficient moves by :math:`\Delta_t` in the units its penalty allows:
 
 - the L1 weight of :class:`ReLUSAE` is a positive scale in the units of ``X``: it moves in log
@@ -36,6 +38,14 @@ Why this form:
 - *Integral action* has one fixed point, :math:`E[\ell_t] = \ell_0^*`: the arithmetic mean L0 that
   :func:`skdict.metrics.l0` reports, with no offset (a proportional term alone, or a penalty on
   :math:`(\ell_0/\ell_0^* - 1)^2`, settles off target by an amount that depends on the data).
+- *Conditional integration* (anti-windup): far from the target (:math:`|\bar e| > b`) the
+  integral acts only while the smoothed error is not shrinking (near it, always: a pause there
+  would stall the last approach). The model moves its L0 on its own (a fresh SAE fires on half its latents and
+  sparsifies in the first thousand steps whatever the coefficient), and Adam's second moments
+  remember a large coefficient's gradients for about a thousand steps, during which the
+  thresholds barely respond to a smaller one: a coefficient wound up while the L0 was already
+  falling overshoots for thousands of steps (JumpReLU on digits, target 8: L0 down to 4.2, then
+  up to 12, without this).
 - *The proportional term* reacts to the L0's own motion: when the model sparsifies fast by itself,
   the coefficient backs off at once instead of after the integral has wound up.
 - *Clipped relative error*: far from the target (L0 113 for a target of 16) the coefficient moves
@@ -48,15 +58,16 @@ Why this form:
   during the final decay the coefficient freezes with the parameters, so the fitted ``alpha_`` is
   the coefficient the final model was trained at.
 
-Early stopping compares windows of the *reconstruction* loss, and only windows whose L0 is within
-:data:`SETTLED_TOLERANCE` of the target (:meth:`L0Controller.plateau_loss`): the total loss
-:math:`\tfrac12\|x - \hat x\|^2 + \alpha P` changes with :math:`\alpha` itself, so its plateau says
-nothing while the controller moves, and a window off target restarts the plateau count. A fit whose
+Early stopping compares windows of the *reconstruction* loss brought to the target, and only
+windows whose L0, and its average over the last ~100 steps, are within :data:`SETTLED_TOLERANCE` of
+the target (:meth:`L0Controller.plateau_loss`): the total loss :math:`\tfrac12\|x - \hat x\|^2 +
+\alpha P` changes with :math:`\alpha` itself, so its plateau says nothing while the controller
+moves, and a window off target restarts the plateau count. A fit whose
 last epoch is still off by more than :data:`REACHED_TOLERANCE` warns (ConvergenceWarning).
 
 The state of the controller is ``alpha_`` (a fitted attribute) and the last error :math:`e_{t-1}`
-(``_l0_error``), both saved by checkpoints and :func:`skdict.io.save`; ``history_["alpha"]`` records
-``alpha_`` per epoch.
+(``_l0_error``), both saved by checkpoints and :func:`skdict.io.save`; with a target,
+``history_["alpha"]`` records ``alpha_`` per epoch (without one the shared schema is unchanged).
 """
 
 from __future__ import annotations
@@ -79,6 +90,8 @@ PROPORTIONAL_GAIN = 1.0
 #: :math:`\\beta`: the proportional term acts on the error averaged over about :math:`1/(1-\\beta)` = 100 steps,
 #: :math:`\\bar e_t = \\beta \\bar e_{t-1} + (1-\\beta) e_t` (one minibatch's L0 is too noisy to act on at once).
 ERROR_SMOOTHING = 0.99
+#: The integral pauses while the smoothed relative error is above this and shrinking (conditional integration).
+WINDUP_BAND = 0.25
 #: A window whose L0 is within this relative distance of the target counts for early stopping's plateau.
 SETTLED_TOLERANCE = 0.05
 #: A fit whose last epoch's L0 is further than this from the target warns that the target was not reached.
@@ -107,7 +120,9 @@ class L0Controller:
         model = self.model
         error = min(1.0, max(-1.0, n_active / (n_rows * self.target) - 1.0))
         smoothed = ERROR_SMOOTHING * model._l0_error + (1.0 - ERROR_SMOOTHING) * error
-        change = (CONTROL_GAIN * model.learning_rate * error + PROPORTIONAL_GAIN * (smoothed - model._l0_error)) * lr_factor
+        approaching = WINDUP_BAND < abs(smoothed) < abs(model._l0_error)  # far off, but the model gets there alone
+        integral = 0.0 if approaching else CONTROL_GAIN * model.learning_rate * error
+        change = (integral + PROPORTIONAL_GAIN * (smoothed - model._l0_error)) * lr_factor
         if self.unit is None:
             model.alpha_ = model.alpha_ * math.exp(change)
         else:
@@ -115,14 +130,19 @@ class L0Controller:
         model._l0_error = smoothed
 
     def plateau_loss(self, window):
-        """The loss early stopping compares for a window: its reconstruction loss, ``None`` while L0 is off target.
+        """The loss early stopping compares for a window: the reconstruction loss at the target, or ``None``.
 
-        ``window`` is the engine's :class:`~skdict.sae._training.Window` (sums of loss, squared error,
-        active codes and rows over its steps).
+        ``None`` (the window must not count) while the L0 is off target, in the window or on average over the
+        last ~100 steps (the smoothed error :math:`\\bar e`), by more than :data:`SETTLED_TOLERANCE`. Otherwise
+        the window's reconstruction loss :math:`R` brought to the target to first order, :math:`R\\,\\ell/\\ell_0^*`
+        (an L0 a few percent under the target costs a few percent of reconstruction; uncorrected, an L0 drifting
+        down through the band would look like a loss that stopped improving). ``window`` is the engine's
+        :class:`~skdict.sae._training.Window` (sums of loss, squared error, active codes and rows over its steps).
         """
-        if abs(window.active / (window.rows * self.target) - 1.0) > SETTLED_TOLERANCE:
+        ratio = window.active / (window.rows * self.target)
+        if abs(ratio - 1.0) > SETTLED_TOLERANCE or abs(self.model._l0_error) > SETTLED_TOLERANCE:
             return None
-        return 0.5 * window.error / window.rows
+        return 0.5 * window.error / window.rows * ratio
 
     def warn_if_off_target(self, *, stacklevel):
         """ConvergenceWarning when the last epoch's L0 is off the target by more than :data:`REACHED_TOLERANCE`."""
@@ -146,9 +166,9 @@ class L0Controller:
 class L0TargetMixin:
     """``target_l0`` for an SAE with a sparsity coefficient ``alpha`` (see the module docstring).
 
-    The class's penalty reads the coefficient from ``alpha_``: ``alpha`` itself without
-    ``target_l0`` (re-read at every ``fit``/``partial_fit``, as ``k`` is), the steered value with it
-    (``alpha`` on a fresh fit, the current ``alpha_`` on a warm start or ``partial_fit``).
+    The class's penalty reads its weight from :attr:`_penalty_weight`: ``alpha`` itself without
+    ``target_l0`` (``alpha_`` then repeats it at every ``fit``/``partial_fit``), the steered ``alpha_``
+    with it (``alpha`` on a fresh fit, the current ``alpha_`` on a warm start or ``partial_fit``).
     """
 
     #: Whether the coefficient is signed (moved additively, in :meth:`_coefficient_unit`) or a positive scale.
@@ -182,9 +202,8 @@ class L0TargetMixin:
                 )
         if self.target_l0 is None or not hasattr(self, "alpha_"):
             self.alpha_ = float(self.alpha)
-        history = getattr(self, "history_", None)
-        if history is not None and "alpha" not in history:  # a model saved before alpha was recorded
-            history["alpha"] = [math.nan] * len(history["loss"])
+        if self.target_l0 is not None and hasattr(self, "history_"):  # a warm start that sets a target
+            self._record_alpha()
 
     def _start_training(self, rng, *, reset):
         super()._start_training(rng, reset=reset)
@@ -192,7 +211,17 @@ class L0TargetMixin:
             self.alpha_ = float(self.alpha)
         if reset or not hasattr(self, "_l0_error"):
             self._l0_error = 0.0
+        if self.target_l0 is not None:
+            self._record_alpha()
+
+    def _record_alpha(self):
+        """Give ``history_`` its ``"alpha"`` key (NaN for the epochs trained before a target was set)."""
         self.history_.setdefault("alpha", [math.nan] * len(self.history_["loss"]))
+
+    @property
+    def _penalty_weight(self):
+        """The sparsity coefficient the loss uses now: ``alpha``, or the steered ``alpha_`` with ``target_l0``."""
+        return self.alpha if self.target_l0 is None else self.alpha_
 
     def _coefficient_unit(self):
         """:math:`u = \\tfrac12 s_{out}^2 d_{out} / \\ell_0^*`, the unit in which a signed coefficient moves."""
@@ -203,5 +232,5 @@ class L0TargetMixin:
         return None if self.target_l0 is None else L0Controller(self)
 
     def _history_record(self):
-        """Extra keys of each epoch's ``history_`` record: the coefficient in use, ``alpha``."""
-        return {"alpha": float(self.alpha_)}
+        """``{"alpha": coefficient in use}`` once a target was set (the key then stays), else nothing."""
+        return {"alpha": float(self._penalty_weight)} if "alpha" in self.history_ else {}

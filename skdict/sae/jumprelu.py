@@ -106,7 +106,7 @@ class JumpReLUSAE(L0TargetMixin, BaseSparseAutoencoder):
         return pairs_above(A, self.threshold_)
 
     def _sparsity_penalty(self, A, rows, cols, n_rows, params):
-        return self.alpha_ * rows.shape[0] / n_rows, 0.0, {}
+        return self._penalty_weight * rows.shape[0] / n_rows, 0.0, {}
 
     def _probe_pairs(self, A):
         """The window :math:`\\theta_j - \\varepsilon/2 < a_{nj} < \\theta_j + \\varepsilon/2`, row by row.
@@ -123,7 +123,7 @@ class JumpReLUSAE(L0TargetMixin, BaseSparseAutoencoder):
         """dL/dθ_j = Σ_n K(.)·(−1/ε)·(θ_j dL/dz_nj + λ/B) over the window pairs."""
         xp = get_namespace(dZ)
         theta = self.threshold_
-        weights = -(theta[cols] * dZ + self.alpha_ / n_rows) / self.bandwidth_
+        weights = -(theta[cols] * dZ + self._penalty_weight / n_rows) / self.bandwidth_
         grad = xp.bincount(cols, weights=weights, minlength=theta.shape[0])
         return {"threshold_": grad.astype(theta.dtype, copy=False)}
 

@@ -85,15 +85,15 @@ class ReLUSAE(L0TargetMixin, BaseSparseAutoencoder):
         xp = get_namespace(A)
         codes = A[rows, cols]
         if self.layer_sizes_ is None:
-            return self.alpha_ * float(xp.sum(codes)) / n_rows, self.alpha_ / n_rows, {}
+            return self._penalty_weight * float(xp.sum(codes)) / n_rows, self._penalty_weight / n_rows, {}
         # P = (alpha/B) sum_nj z_nj w_j with w_j = sum_l ||d_j^(l)||:
         # dP/dz_nj = alpha w_j / B and dP/dd_j^(l) = (alpha/B) (sum_n z_nj) d_j^(l) / ||d_j^(l)||.
         D = params["components_"]
         norms = decoder_layer_norms(D, self.layer_sizes_)
         weights = xp.sum(norms, axis=1)
-        penalty = self.alpha_ * float(xp.sum(codes * weights[cols])) / n_rows
+        penalty = self._penalty_weight * float(xp.sum(codes * weights[cols])) / n_rows
         code_sums = xp.bincount(cols, weights=codes, minlength=D.shape[0]).astype(D.dtype, copy=False)
-        scale = (self.alpha_ / n_rows) * code_sums[:, None] / xp.where(norms > 0, norms, 1)
+        scale = (self._penalty_weight / n_rows) * code_sums[:, None] / xp.where(norms > 0, norms, 1)
         widths = xp.asarray(np.repeat(np.arange(len(self.layer_sizes_)), self.layer_sizes_))
         grad_D = D * scale[:, widths]
-        return penalty, (self.alpha_ / n_rows) * weights[cols], {"components_": grad_D}
+        return penalty, (self._penalty_weight / n_rows) * weights[cols], {"components_": grad_D}

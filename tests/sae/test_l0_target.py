@@ -13,7 +13,7 @@ import skdict.io
 from skdict import JumpReLUSAE, ReLUSAE
 from skdict.metrics import l0
 from skdict.sae._l0_target import (
-    CONTROL_GAIN, ERROR_SMOOTHING, PROPORTIONAL_GAIN, SETTLED_TOLERANCE, L0Controller,
+    CONTROL_GAIN, ERROR_SMOOTHING, PROPORTIONAL_GAIN, SETTLED_TOLERANCE, WINDUP_BAND, L0Controller,
 )
 from skdict.sae._training import Plateau, Window, _plateau_after
 from skdict._array import to_numpy
@@ -35,25 +35,38 @@ def test_the_l0_of_the_fitted_codes_is_within_10_percent_of_the_target(X, cls, t
     assert model.history_["alpha"][-1] == model.alpha_
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 @pytest.mark.parametrize("cls", CLASSES)
-def test_without_a_target_alpha_is_used_as_given_and_recorded(X, cls):
+def test_without_a_target_alpha_is_used_as_given_and_history_keeps_the_shared_schema(X, cls):
     model = cls(**FAST, alpha=0.05, max_steps=30).fit(X)
     assert model.alpha_ == 0.05
-    assert model.history_["alpha"] == [0.05] * len(model.history_["loss"])
-    # a warm start re-reads alpha, as it re-reads k
+    assert "alpha" not in model.history_
+    # a warm start re-reads alpha, as it re-reads k; one that sets a target records alpha from then on
     model.set_params(alpha=0.2, warm_start=True).fit(X)
-    assert model.alpha_ == 0.2 and model.history_["alpha"][-1] == 0.2
+    assert model.alpha_ == 0.2 and "alpha" not in model.history_
+    n_before = len(model.history_["loss"])
+    model.set_params(target_l0=4).fit(X)
+    alphas = model.history_["alpha"]
+    assert len(alphas) == len(model.history_["loss"]) and np.isnan(alphas[:n_before]).all()
+    assert alphas[-1] == model.alpha_ != 0.2
 
 
-def test_the_coefficient_trains_the_penalty(X):
-    """The penalty is alpha_ (not alpha): a hand-set alpha_ of 0 gives the loss without penalty."""
-    model = ReLUSAE(**FAST, max_steps=5).fit(X)
-    params, Xd = model._params(), X.astype(np.float64)
-    with_penalty = model._loss_and_grads(params, Xd, Xd, model._dead_mask()).loss
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_the_loss_uses_the_steered_alpha_with_a_target_and_alpha_without(X):
+    """The penalty's weight is alpha_ with target_l0 (a hand-set alpha_ of 0 drops it), alpha without."""
+    Xd = X.astype(np.float64)
+    model = ReLUSAE(**FAST, target_l0=4, max_steps=5).fit(Xd)
+
+    def penalty():
+        result = model._loss_and_grads(model._params(), Xd, Xd, model._dead_mask())
+        return result.loss - 0.5 * result.squared_error / Xd.shape[0]
+
+    l1 = np.abs(model.transform(Xd)).sum(axis=1).mean()
+    assert penalty() == pytest.approx(model.alpha_ * l1, rel=1e-6)
     model.alpha_ = 0.0
-    without = model._loss_and_grads(params, Xd, Xd, model._dead_mask()).loss
-    Z = model.transform(X).astype(np.float64)
-    assert with_penalty - without == pytest.approx(model.alpha * np.abs(Z).sum(axis=1).mean(), rel=1e-4)
+    assert penalty() == 0.0
+    model.set_params(target_l0=None, alpha=0.3)
+    assert penalty() == pytest.approx(0.3 * l1, rel=1e-6)
 
 
 # ---------------------------------------------------------------- the controller's law
@@ -75,13 +88,14 @@ class _Model:
     unit=st.one_of(st.none(), st.floats(1e-3, 1e3)),
 )
 def test_each_step_is_the_pi_law(n_active, n_rows, target, lr_factor, alpha, last_error, unit):
-    """Delta = (kappa eta e + k_p (e_bar - e_bar_prev)) f, e the clipped relative L0 error, e_bar its running mean;
-    log alpha moves by Delta (alpha stays positive), a signed coefficient by unit * Delta."""
+    """Delta = (kappa eta e [unless b < |e_bar| shrinks] + k_p (e_bar - e_bar_prev)) f, e the clipped relative
+    L0 error, e_bar its running mean; log alpha moves by Delta (alpha stays positive), a signed one by unit * Delta."""
     model = _Model(alpha, target, last_error=last_error, unit=unit)
     L0Controller(model).step(n_active, n_rows, lr_factor)
     error = max(-1.0, min(1.0, n_active / (n_rows * target) - 1))
     smoothed = ERROR_SMOOTHING * last_error + (1 - ERROR_SMOOTHING) * error
-    delta = (CONTROL_GAIN * model.learning_rate * error + PROPORTIONAL_GAIN * (smoothed - last_error)) * lr_factor
+    integral = 0.0 if WINDUP_BAND < abs(smoothed) < abs(last_error) else CONTROL_GAIN * model.learning_rate * error
+    delta = (integral + PROPORTIONAL_GAIN * (smoothed - last_error)) * lr_factor
     assert model._l0_error == pytest.approx(smoothed, abs=1e-15)
     if unit is None:
         assert model.alpha_ > 0
@@ -92,9 +106,9 @@ def test_each_step_is_the_pi_law(n_active, n_rows, target, lr_factor, alpha, las
 
 @settings(max_examples=30, deadline=None)
 @given(n_active=st.integers(0, 100_000), n_rows=st.integers(1, 512), target=st.floats(0.5, 64))
-def test_at_a_steady_error_alpha_rises_when_too_many_latents_fire_and_falls_when_too_few(n_active, n_rows, target):
+def test_from_rest_alpha_rises_when_too_many_latents_fire_and_falls_when_too_few(n_active, n_rows, target):
     error = max(-1.0, min(1.0, n_active / (n_rows * target) - 1))
-    model = _Model(0.1, target, last_error=error)
+    model = _Model(0.1, target, last_error=0.0)
     L0Controller(model).step(n_active, n_rows, 1.0)
     assert np.sign(round(math.log(model.alpha_ / 0.1), 15)) == np.sign(round(error, 15))
 
@@ -126,6 +140,18 @@ def test_early_stopping_waits_for_the_l0_to_settle_then_compares_the_reconstruct
     plateau = Plateau(tol=1e-4, patience=1)
     assert not _plateau_after(plateau, _window(1.0, 10.0), control)
     assert not _plateau_after(plateau, _window(0.5, 10.0), control)
+    # brought to the target: 4% fewer latents at 1/0.96 the loss is no progress, the same loss is
+    plateau = Plateau(tol=1e-4, patience=1)
+    _plateau_after(plateau, _window(0.5, 10.0), control)
+    assert _plateau_after(plateau, _window(0.5 / 0.96, 9.6), control)
+    plateau = Plateau(tol=1e-4, patience=1)
+    _plateau_after(plateau, _window(0.5, 10.0), control)
+    assert not _plateau_after(plateau, _window(0.5, 9.6), control)
+    # the L0 averaged over the last steps must be on target too
+    control.model._l0_error = 2 * SETTLED_TOLERANCE
+    plateau = Plateau(tol=1e-4, patience=1)
+    for _ in range(5):
+        assert not _plateau_after(plateau, _window(1.0, 10.0), control)
 
 
 # ---------------------------------------------------------------- validation and warnings
