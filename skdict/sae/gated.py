@@ -11,6 +11,7 @@ from skdict._array import get_namespace
 from skdict.ops._threads import run_row_blocks
 from skdict.ops.codes import CodeMatrix, sampled_row_dots
 from skdict.sae._base import BaseSparseAutoencoder
+from skdict.sae._l0_target import L0TargetMixin
 from skdict.sae._parameters import Parameter
 from skdict.sae._step import _FORWARD_BLOCK, StepResult, add_bias, sum_of_squares
 
@@ -78,7 +79,7 @@ def _column_sums(cols, weights, n_components, dtype):
     return xp.bincount(cols, weights=weights, minlength=n_components).astype(dtype, copy=False)
 
 
-class GatedSAE(BaseSparseAutoencoder):
+class GatedSAE(L0TargetMixin, BaseSparseAutoencoder):
     """Gated sparse autoencoder: a gate decides which latents fire, a magnitude path how much.
 
     With :math:`\\tilde x = x - b_{dec}`, the gate's rows :math:`W = W_{gate}` (``encoder_``) and its
@@ -112,6 +113,8 @@ class GatedSAE(BaseSparseAutoencoder):
 
     Attributes
     ----------
+    alpha_ : float
+        The L1 weight the model was trained at: ``alpha``, or where ``target_l0`` steered it.
     r_mag_ : array of shape (n_components,)
         :math:`r_{mag}`, the log-scale of each magnitude direction (:math:`W_{mag} = e^{r_{mag}} W_{gate}`).
     b_mag_ : array of shape (n_components,)
@@ -142,7 +145,7 @@ class GatedSAE(BaseSparseAutoencoder):
         Parameter(
             "alpha", 0.1, [Interval(Real, 0, None, closed="left")], "float",
             "L1 weight :math:`\\alpha` on :math:`\\mathrm{ReLU}(\\pi_{gate})`, in the units of ``X`` (as "
-            ":class:`ReLUSAE`'s).",
+            ":class:`ReLUSAE`'s; with ``target_l0``: its starting value).",
         ),
     )
     _extra_parameters = ("r_mag_", "b_mag_")
@@ -166,7 +169,8 @@ class GatedSAE(BaseSparseAutoencoder):
 
     def _loss_and_grads(self, params, X, Y, dead_mask):
         """The loss above and its hand-written gradient (see :func:`gated_loss_and_grads`)."""
-        return gated_loss_and_grads(self.alpha, params, X, Y, centre=self._centre(), tied=not self.is_transcoder_)
+        centre, tied = self._centre(), not self.is_transcoder_
+        return gated_loss_and_grads(self._penalty_weight, params, X, Y, centre=centre, tied=tied)
 
 
 def gated_loss_and_grads(alpha, params, X, Y, *, centre, tied):
