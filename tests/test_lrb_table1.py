@@ -58,6 +58,7 @@ def test_support_refit_atoms_undo_wrong_code_values_on_the_true_support(table1):
     np.testing.assert_allclose(atoms, F, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_smoke_run_has_every_row(table1, tmp_path, capsys):
     path = tmp_path / "table1.json"
     table1.main(["--scale", "0.05", "--max-steps", "5", "--json", str(path), "--diagnostic-rows", "40",
