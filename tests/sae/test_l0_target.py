@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from sklearn.exceptions import ConvergenceWarning
 
 import skdict.io
-from skdict import JumpReLUSAE, ReLUSAE
+from skdict import GatedSAE, JumpReLUSAE, ReLUSAE
 from skdict.metrics import l0
 from skdict.sae._l0_target import (
     CONTROL_GAIN, ERROR_SMOOTHING, PROPORTIONAL_GAIN, SETTLED_TOLERANCE, WINDUP_BAND, L0Controller,
@@ -18,7 +18,7 @@ from skdict.sae._l0_target import (
 from skdict.sae._training import Plateau, Window, _plateau_after
 from skdict._array import to_numpy
 
-CLASSES = [ReLUSAE, JumpReLUSAE]
+CLASSES = [ReLUSAE, JumpReLUSAE, GatedSAE]
 #: A small fit that reaches its target in well under a second of steps: 900 rows, batch 64, 48 latents.
 FAST = {"n_components": 48, "batch_size": 64, "learning_rate": 1e-2, "random_state": 0}
 
