@@ -268,10 +268,11 @@ def test_integer_two_dimensional_y_is_rejected_as_labels(digits):
 def test_early_stopping_stops_before_max_iter():
     X = gaussian(n=300)
     est = small(TopKSAE, max_iter=50, tol=0.5, n_iter_no_change=2).fit(X)
-    # epoch 1 (one window of 2 steps) sets the best, 2 and 3 fail to improve by 50%: the plateau is seen
-    # at step 6, the cooldown takes ceil(6 * 0.2 / 0.8) = 2 more steps, epoch 4
-    assert (est.n_iter_, est.n_steps_) == (4, 8)
-    assert len(est.history_["loss"]) == 4
+    # one window of 2 steps per epoch; the horizon is 50 x 2 = 100 steps, so the warmup is 5 steps and the
+    # windows ending at steps 2 and 4 are not judged. Step 6 sets the best, 8 and 10 fail to improve by 50%:
+    # the plateau is seen at step 10, the cooldown takes ceil(10 * 0.2 / 0.8) = 3 more steps, epoch 7
+    assert (est.n_iter_, est.n_steps_) == (7, 13)
+    assert len(est.history_["loss"]) == 7
 
 
 # ----------------------------------------------------- dtype, determinism
