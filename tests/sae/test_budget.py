@@ -118,12 +118,13 @@ def test_default_budget_is_named_when_it_runs_out(monkeypatch, X):
 
 
 def test_early_stopping_cools_down_then_ends_without_warning(X):
-    # tol=1: no window ever improves on the first, so the plateau is seen at the end of window 2 (step 2);
-    # the cooldown is ceil(2 * 0.2 / 0.8) = 1 step: the fit ends after 3 steps, inside its budget
+    # the warmup is 5% of 50 = 2.5 steps: windows 1 and 2 are not judged. tol=1: no window improves on the first
+    # judged one (step 3), so the plateau is seen at step 4; the cooldown is ceil(4 * 0.2 / 0.8) = 1 step: the fit
+    # ends after 5 steps, inside its budget
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         model = make(tol=1.0, n_iter_no_change=1, log_every=1, max_steps=50).fit(X)
-    assert model.n_steps_ == 3
+    assert model.n_steps_ == 5
 
 
 def test_plateau_without_early_stopping_runs_the_budget_without_warning(X):
