@@ -258,14 +258,14 @@ def paper_cells(record):
 
 def format_table(records):
     """The table as text: skdict's figures beside the paper's."""
-    header = (f"{'row':<14}{'anch.':<6}{'M_GT %':>8}{'paper':>8}{'M_IP':>7}{'paper':>7}{'EV':>7}{'L0':>7}"
+    header = (f"{'row':<14}{'anch.':<6}{'M_GT %':>8}{'paper':>8}{'M_IP':>7}{'paper':>7}{'EV':>8}{'L0':>7}"
               f"{'dead':>6}{'steps':>7}{'fit s':>8}")
     lines = [header, "-" * len(header)]
     for r in records:
         gt_paper, ip_paper = paper_cells(r)
         lines.append(
             f"{r['row']:<14}{'yes' if r['anchored'] else 'no':<6}{r['gt_recovery']:>8.2f}{gt_paper:>8}"
-            f"{r['m_ip']:>7.3f}{ip_paper:>7}{r['explained_variance']:>7.3f}{r['l0']:>7.1f}"
+            f"{r['m_ip']:>7.3f}{ip_paper:>7}{r['explained_variance']:>8.3f}{r['l0']:>7.1f}"
             f"{r['dead_fraction']:>6.2f}{r['steps']:>7d}{r['fit_seconds']:>8.1f}"
             + ("  (budget spent)" if r["budget_spent"] else "")
         )
