@@ -29,7 +29,8 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
-from skdict.io._build import BUILD_DEVICES, check_parameter_values
+from skdict.io._build import BUILD_DEVICES
+from skdict.sae._parameter_values import check_parameter_values
 from skdict.ops.adam import Adam
 from skdict.sae._base import BaseSparseAutoencoder
 from skdict.sae._checkpoint import atomic_write, decode, encode, restore_attributes

@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from skdict._array import to_numpy
-from skdict.io._build import non_finite
+from skdict.sae._parameter_values import non_finite
 
 #: File names of a SAELens folder.
 CFG_FILENAME = "cfg.json"

@@ -69,6 +69,7 @@ from skdict.ops.atoms import normalize_rows
 from skdict.ops._threads import run_row_blocks
 from skdict.ops.geometric_median import geometric_median
 from skdict.sae._step import add_bias, gather_codes, loss_and_grads, preactivations, root_mean_square, sum_of_squares
+from skdict.sae._parameter_values import check_parameter_values
 from skdict.sae._reconstruction import reconstruction
 from skdict.sae._data import InMemoryData, StreamedData, is_target
 from skdict.ops.moments import RunningMoments
@@ -569,6 +570,7 @@ class BaseSparseAutoencoder(
         """
         if hasattr(self, "_adam"):
             return
+        check_parameter_values(self, f"{type(self).__name__} (parameters given from outside a fit)")
         rng = check_random_state(self.random_state)
         X_sample, target_sample = data.init_sample(rng, _MEDIAN_SAMPLE)
         self._set_data_scales(X_sample, target_sample)

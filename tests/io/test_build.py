@@ -177,3 +177,21 @@ def test_n_components_none_takes_the_width_of_the_weights():
     built = build_fitted(TopKSAE, {**model.get_params(), "n_components": None}, _weights(model))
     assert built.n_components == 24
     built.partial_fit(X)
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda m: setattr(m, "encoder_", m.encoder_.astype(np.int32)), "encoder_ has dtype int32"),
+    (lambda m: setattr(m, "encoder_", m.encoder_.astype(np.float16)), "encoder_ has dtype float16"),
+    (lambda m: m.components_.__setitem__((0, 0), np.nan), "components_ holds 1 NaN"),
+])
+def test_weights_set_by_hand_are_checked_before_training_on(damage, message):
+    """Old: an int32 encoder_ broke the first Adam step (UFuncTypeError), a float16 one trained on as float16, and a
+    NaN weight was reported as a divergence ('lower learning_rate') although it was bad from the start."""
+    X = np.random.default_rng(0).normal(size=(200, 6))
+    fitted = TopKSAE(n_components=12, k=2, max_steps=5, random_state=0).fit(X)
+    model = TopKSAE(n_components=12, k=2, random_state=0)
+    for name in ("encoder_", "encoder_bias_", "components_", "decoder_bias_"):
+        setattr(model, name, getattr(fitted, name).copy())
+    damage(model)
+    with pytest.raises(ValueError, match=message):
+        model.partial_fit(X)
