@@ -60,7 +60,8 @@ sane model is still saved); 2 bad usage (options, DATA, an existing --output).
 
 
 def _model_help():
-    return "\n".join(f"  {name:<10}{cls_name}: {what}" for name, (cls_name, _, _, what) in MODELS.items())
+    width = max(len(name) for name in MODELS) + 2
+    return "\n".join(f"  {name:<{width}}{cls_name}: {what}" for name, (cls_name, _, _, what) in MODELS.items())
 
 
 def build_parser():
