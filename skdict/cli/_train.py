@@ -82,6 +82,11 @@ def build_parser():
     model.add_argument("--k", type=int, help="active latents per row for topk, batchtopk, mp (default: min(32, N))")
     model.add_argument("--alpha", "--l1-coefficient", dest="alpha", type=float,
                        help="sparsity penalty of relu, gated (L1) and jumprelu (L0) (default: the class's, 0.1)")
+    model.add_argument("--target-l0", dest="target_l0", type=float, metavar="L0",
+                       help="for relu, gated, jumprelu: steer the penalty during training so the mean number of active "
+                       "latents per row reaches L0 (--alpha is then its starting value)")
+    model.add_argument("--resample-dead", action="store_true",
+                       help="re-initialise latents dead for dead_after (10,000) samples towards badly reconstructed rows")
     model.add_argument("--batch-size", type=int, help="rows per Adam step (default: 256)")
     model.add_argument("--learning-rate", "--lr", dest="learning_rate", type=float,
                        help="Adam's step size (default: 1e-3)")
@@ -109,14 +114,17 @@ def _estimator(args):
     import skdict
 
     cls_name, takes_k, takes_alpha, _ = MODELS[args.model]
-    for option, value, allowed in (("--k", args.k, takes_k), ("--alpha", args.alpha, takes_alpha)):
+    for option, value, allowed, column in (("--k", args.k, takes_k, 1), ("--alpha", args.alpha, takes_alpha, 2),
+                                           ("--target-l0", args.target_l0, takes_alpha, 2)):
         if value is not None and not allowed:
-            users = ", ".join(name for name, spec in MODELS.items() if spec[1 if option == "--k" else 2])
+            users = ", ".join(name for name, spec in MODELS.items() if spec[column])
             raise _common.UsageError(f"{option} does not apply to --model {args.model}; it is an option of {users}.")
     params = {
         "n_components": args.n_components,
         "k": args.k,
         "alpha": args.alpha,
+        "target_l0": args.target_l0,
+        "resample_dead": True if args.resample_dead else None,
         "batch_size": args.batch_size,
         "learning_rate": args.learning_rate,
         "max_iter": args.epochs,

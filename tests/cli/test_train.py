@@ -10,7 +10,7 @@ import pytest
 from safetensors.numpy import save_file
 from sklearn.exceptions import ConvergenceWarning
 
-from skdict import GatedSAE, JumpReLUSAE, MPSAE, TopKSAE
+from skdict import GatedSAE, JumpReLUSAE, MPSAE, ReLUSAE, TopKSAE
 from skdict.__main__ import main
 from skdict.cli import _summary, _train
 from skdict.metrics import l0
@@ -155,6 +155,7 @@ def test_evaluate_reads_a_saelens_folder(tmp_path, npy, capsys):
 @pytest.mark.usefixtures("no_plots")
 @pytest.mark.parametrize(("model", "options", "cls"), [
     ("mp", ["--k", "2"], MPSAE), ("jumprelu", ["--alpha", "0.01"], JumpReLUSAE), ("gated", ["--alpha", "0.01"], GatedSAE),
+    ("relu", ["--target-l0", "3", "--resample-dead"], ReLUSAE),
 ])
 def test_other_models_take_their_own_options(tmp_path, npy, capsys, model, options, cls):
     out = tmp_path / "out"
@@ -162,6 +163,8 @@ def test_other_models_take_their_own_options(tmp_path, npy, capsys, model, optio
     assert main(["train", npy, "--model", model, *tiny, *options, "-o", str(out)]) == 0
     trained = load(out / "model")
     assert type(trained) is cls and trained.n_steps_ == 12
+    if "--target-l0" in options:  # the options reach the estimator
+        assert trained.target_l0 == 3.0 and trained.resample_dead and hasattr(trained, "alpha_")
     assert (out / "saelens").is_dir() == (model != "mp")
     if model == "mp":
         assert "SAELens export skipped" in capsys.readouterr().err
@@ -198,6 +201,7 @@ def test_without_matplotlib_the_plots_are_skipped_and_the_rest_written(tmp_path,
             "--k does not apply to --model relu; it is an option of topk, batchtopk, matryoshka, mp",
         ),
         (["--model", "topk", "--alpha", "0.1"], "--alpha does not apply to --model topk"),
+        (["--model", "topk", "--target-l0", "8"], "--target-l0 does not apply to --model topk; it is an option of relu"),
         (["--model", "topk", "--image-shape", "3,3"], "--image-shape 3,3 holds 9 pixels, but the data has 8 features"),
         (["--model", "topk", "--eval-fraction", "0.999"], "leaves 0 to train on"),
     ],
