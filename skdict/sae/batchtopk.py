@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import math
-
 from numbers import Real
 
-
+from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import Interval
 
 from skdict._array import get_namespace
@@ -155,6 +154,12 @@ class BatchTopKSAE(AuxKMixin, BaseSparseAutoencoder):
     def _support(self, A, training):
         xp = get_namespace(A)
         if not training:
+            if not hasattr(self, "threshold_"):  # weights given from outside a fit, without their threshold
+                raise NotFittedError(
+                    f"{type(self).__name__} has no inference threshold_: it was given its weights without one. Pass "
+                    "fitted={'threshold_': value} to skdict.io._build.build_fitted, or call partial_fit on some "
+                    "training rows, which estimates it at the current parameters."
+                )
             # no threshold estimated yet (a fit interrupted before its end): nothing fires
             threshold = math.inf if self.threshold_ is None else self.threshold_
             return xp.nonzero(A > threshold)

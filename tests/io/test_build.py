@@ -195,3 +195,18 @@ def test_weights_set_by_hand_are_checked_before_training_on(damage, message):
     damage(model)
     with pytest.raises(ValueError, match=message):
         model.partial_fit(X)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_a_batchtopk_built_without_its_threshold_says_so():
+    """Old: AttributeError 'BatchTopKSAE' object has no attribute 'threshold_' from deep inside transform."""
+    from sklearn.exceptions import NotFittedError
+
+    X = np.random.default_rng(0).normal(size=(200, 6))
+    fitted = BatchTopKSAE(n_components=12, k=2, max_steps=5, random_state=0).fit(X)
+    arrays = {name: getattr(fitted, name) for name in ("encoder_", "encoder_bias_", "components_", "decoder_bias_")}
+    model = build_fitted(BatchTopKSAE, fitted.get_params(), arrays)
+    with pytest.raises(NotFittedError, match="no inference threshold_.*fitted=\\{'threshold_'"):
+        model.transform(X)
+    model.partial_fit(X)  # estimates it at the current parameters
+    assert np.isfinite(model.threshold_) and model.transform(X).shape == (200, 12)
