@@ -157,8 +157,8 @@ class L0Controller:
             f"the L0 of the last epoch, {l0:.3g}, is {l0 / self.target - 1:+.0%} off target_l0={self.target:g} "
             f"(alpha_ reached {self.model.alpha_:.3g} from alpha={self.model.alpha:g})",
             "train longer (max_steps, max_samples or max_iter), raise learning_rate, or start alpha nearer the "
-            f"coefficient that gives this L0 (a target above the L0 the model reaches at alpha near 0, or above "
-            f"n_components, cannot be met)",
+            "coefficient that gives this L0 (a target above the L0 the model reaches at alpha near 0, or above "
+            "n_components, cannot be met)",
             stacklevel=stacklevel + 1,
         )
 
