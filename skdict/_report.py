@@ -524,9 +524,9 @@ def write_plots(reports: list[tuple[Problem, list[Result]]], output_dir: Path) -
 
     Returns ``None`` when matplotlib is not installed.
     """
-    try:
-        from matplotlib.figure import Figure  # noqa: F401  (only whether it imports)
-    except ImportError:
+    from skdict.plotting._matplotlib import matplotlib_installed
+
+    if not matplotlib_installed():
         return None
     output_dir.mkdir(parents=True, exist_ok=True)
     figures = {"training_curves.png": training_curves_figure(reports)}

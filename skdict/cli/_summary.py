@@ -7,14 +7,13 @@ passes over the rows: ``score`` and :func:`skdict.metrics.firing_frequency`
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import os
 
 import numpy as np
 
-from skdict.plotting._matplotlib import INSTALL_HINT
+from skdict.plotting._matplotlib import INSTALL_HINT, matplotlib_installed
 
 #: A latent that fires on more than this fraction of rows is dense (SAEBench and SAELens flag ~10%).
 DENSE_THRESHOLD = 0.1
@@ -109,10 +108,6 @@ def write_metrics(path, metrics):
     with open(path, "w", encoding="utf-8") as f:
         json.dump(clean, f, indent=2)
         f.write("\n")
-
-
-def matplotlib_installed():
-    return importlib.util.find_spec("matplotlib") is not None
 
 
 def _has_history(model):

@@ -27,6 +27,15 @@ def figure_class():
     return Figure
 
 
+def matplotlib_installed():
+    """Whether matplotlib can be imported (the one check every caller that may skip its plots uses)."""
+    try:
+        figure_class()
+    except ImportError:
+        return False
+    return True
+
+
 def new_figure(fig=None, *, figsize):
     """``fig`` when given (cleared of nothing: drawn into), else a new pyplot-free Figure of ``figsize`` inches."""
     if fig is not None:
