@@ -19,6 +19,8 @@ import functools
 import numpy as np
 import scipy.sparse
 
+from skdict._optional import optional_module
+
 DEVICES = ("auto", "cpu", "cuda")
 
 _GPU_HINT = (
@@ -29,11 +31,7 @@ _GPU_HINT = (
 
 def _import_cupy():
     """Return the :mod:`cupy` module, or ``None`` if it is not installed."""
-    try:
-        import cupy
-    except ImportError:
-        return None
-    return cupy
+    return optional_module("cupy")
 
 
 @functools.lru_cache(maxsize=1)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+from skdict._optional import optional_module
+
 
 def _format(stats):
     return "  ".join(f"{name}={value:.4g}" for name, value in stats.items())
@@ -43,12 +45,9 @@ class EpochProgress(_Bar):
         self._bar = None
         self._epoch = 0
         if enabled:
-            try:
-                from tqdm.auto import tqdm
-            except ImportError:
-                tqdm = None
+            tqdm = optional_module("tqdm.auto")
             if tqdm is not None:
-                self._bar = tqdm(total=total, desc=description, unit="epoch", file=sys.stderr)
+                self._bar = tqdm.tqdm(total=total, desc=description, unit="epoch", file=sys.stderr)
 
     def update(self, stats):
         """Record the end of an epoch with ``stats`` (a dict of name to float)."""
@@ -102,12 +101,9 @@ class StepProgress(_Bar):
         self.samples = 0
         self._bar = None
         if enabled:
-            try:
-                from tqdm.auto import tqdm
-            except ImportError:
-                tqdm = None
+            tqdm = optional_module("tqdm.auto")
             if tqdm is not None:
-                self._bar = tqdm(
+                self._bar = tqdm.tqdm(
                     total=total_samples, desc=description, unit="sample", unit_scale=True, file=sys.stderr,
                     dynamic_ncols=True,
                 )

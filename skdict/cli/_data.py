@@ -18,6 +18,7 @@ import glob
 import math
 import os
 
+from skdict._optional import import_optional
 from skdict.sources import RowRangeSource, as_source
 from skdict.sources._arrays import ArraySource
 from skdict.sources._safetensors import SafetensorsSource
@@ -42,10 +43,6 @@ def split_spec(spec):
     return path, inner or None
 
 
-def _missing_extra(what, extra, module):
-    return DataError(f"reading {what} needs {module}, which is not installed: pip install 'skdict[{extra}]'")
-
-
 def _only_member(path, names, inner_kind, syntax):
     """The single member of a container, or an error that lists them."""
     if len(names) == 1:
@@ -55,10 +52,7 @@ def _only_member(path, names, inner_kind, syntax):
 
 
 def _open_hdf5(path, inner, stack):
-    try:
-        import h5py
-    except ImportError:
-        raise _missing_extra("an HDF5 file", "hdf5", "h5py") from None
+    h5py = import_optional("h5py", extra="hdf5", needed_for="reading an HDF5 file", error=DataError)
     try:
         file = stack.enter_context(h5py.File(path, "r"))
     except OSError as exc:
@@ -74,10 +68,7 @@ def _open_hdf5(path, inner, stack):
 
 
 def _open_zarr(path, inner):
-    try:
-        import zarr
-    except ImportError:
-        raise _missing_extra("a Zarr store", "zarr", "zarr") from None
+    zarr = import_optional("zarr", extra="zarr", needed_for="reading a Zarr store", error=DataError)
     try:
         node = zarr.open(path, mode="r")
         if inner is not None:

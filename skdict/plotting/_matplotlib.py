@@ -7,9 +7,10 @@ drawn into the ``ax``/``fig`` the caller passes), and the caller saves or shows 
 
 from __future__ import annotations
 
+from skdict._optional import import_optional, install_hint, optional_module
+
 #: How to get the ``plot`` extra, for every message that says plots need matplotlib.
-INSTALL_HINT = 'pip install "skdict[plot]", or from a checkout: pip install -e ".[plot]"'
-_MISSING = f"skdict.plotting needs matplotlib: {INSTALL_HINT}."
+INSTALL_HINT = install_hint("plot")
 
 
 def figure_class():
@@ -20,20 +21,12 @@ def figure_class():
     ImportError
         matplotlib is not installed; the message names the ``plot`` extra.
     """
-    try:
-        from matplotlib.figure import Figure
-    except ImportError as exc:
-        raise ImportError(_MISSING) from exc
-    return Figure
+    return import_optional("matplotlib.figure", extra="plot", needed_for="skdict.plotting").Figure
 
 
 def matplotlib_installed():
     """Whether matplotlib can be imported (the one check every caller that may skip its plots uses)."""
-    try:
-        figure_class()
-    except ImportError:
-        return False
-    return True
+    return optional_module("matplotlib.figure") is not None
 
 
 def new_figure(fig=None, *, figsize):

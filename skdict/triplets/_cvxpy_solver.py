@@ -25,6 +25,7 @@ import warnings
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
+from skdict._optional import import_optional, optional_module
 from skdict.triplets._comparisons import comparison_rows
 
 #: Singular values below this fraction of the largest one are rounding noise, not equalities.
@@ -32,8 +33,6 @@ EQUALITY_RANK_TOL = 1e-9
 
 #: Constraint violation (relative to tr Φ) up to which a low-accuracy status of the solver is accepted silently.
 FEASIBILITY_TOL = 1e-7
-
-_INSTALL_HINT = "solver='cvxpy' needs cvxpy: install it with `pip install skdict[exact]`, or use solver='lowrank'."
 
 
 def _constraint_violation(Phi, equalities):
@@ -47,20 +46,12 @@ def _constraint_violation(Phi, equalities):
 
 def import_cvxpy():
     """Return the :mod:`cvxpy` module, or raise an ImportError that names the extra."""
-    try:
-        import cvxpy
-    except ImportError as exc:
-        raise ImportError(_INSTALL_HINT) from exc
-    return cvxpy
+    return import_optional("cvxpy", extra="exact", needed_for="solver='cvxpy'", alternative="or use solver='lowrank'")
 
 
 def cvxpy_available():
     """Whether cvxpy can be imported."""
-    try:
-        import_cvxpy()
-    except ImportError:
-        return False
-    return True
+    return optional_module("cvxpy") is not None
 
 
 def equality_basis(rows):

@@ -144,13 +144,13 @@ def test_hdf5_names_its_datasets_and_the_missing_extra(tmp_path, monkeypatch, X)
     with pytest.raises(DataError, match="no dataset '/x'"), contextlib.ExitStack() as stack:
         open_data(str(tmp_path / "two.h5") + ":/x", stack)
     monkeypatch.setitem(sys.modules, "h5py", None)
-    with pytest.raises(DataError, match=r"pip install 'skdict\[hdf5\]'"), contextlib.ExitStack() as stack:
+    with pytest.raises(DataError, match=r'pip install "skdict\[hdf5\]"'), contextlib.ExitStack() as stack:
         open_data(str(tmp_path / "two.h5") + ":/a", stack)
 
 
 def test_zarr_names_the_missing_extra(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "zarr", None)
-    with pytest.raises(DataError, match=r"pip install 'skdict\[zarr\]'"), contextlib.ExitStack() as stack:
+    with pytest.raises(DataError, match=r'pip install "skdict\[zarr\]"'), contextlib.ExitStack() as stack:
         open_data(str(tmp_path / "acts.zarr"), stack)
 
 

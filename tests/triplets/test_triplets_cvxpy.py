@@ -171,7 +171,7 @@ def test_missing_cvxpy_names_the_extra(monkeypatch):
 
     monkeypatch.setattr(builtins, "__import__", no_cvxpy)
     T = make_sparse_teaching_set(np.eye(3))
-    with pytest.raises(ImportError, match=r"pip install skdict\[exact\]"):
+    with pytest.raises(ImportError, match=r"pip install \"skdict\[exact\]\".*or use solver='lowrank'"):
         TripletFeatureLearner(solver="cvxpy").fit(T)
     est = TripletFeatureLearner(solver="auto", max_iter=2, random_state=0).fit(T)
     assert est.solver_ == "lowrank"
