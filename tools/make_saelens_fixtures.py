@@ -9,8 +9,9 @@ either)::
     /tmp/peer/bin/python tools/make_saelens_fixtures.py
 
 Each fixture is a tiny SAE (8 to 12 inputs, 32 latents, seeded random weights) saved by
-sae-lens's own ``save_model`` (or ``save_inference_model`` for BatchTopK, which SAELens
-stores as JumpReLU), plus ``inputs.npy`` (64 rows) and what sae-lens computes on them after
+sae-lens's own ``save_model`` (or ``save_inference_model`` for BatchTopK and Matryoshka
+BatchTopK, which SAELens stores as JumpReLU), plus ``inputs.npy`` (64 rows) and what sae-lens
+computes on them after
 ``SAE.load_from_disk`` of the saved folder: ``expected_codes.npy`` and ``expected_recon.npy``.
 Where skdict folds non-unit decoder rows into the encoder (``standard`` / ``jumprelu`` /
 transcoders), the expected codes are those of ``load_from_disk(..., fold_W_dec_norm=True)``;
@@ -34,6 +35,8 @@ from sae_lens.saes import (
     JumpReLUSAEConfig,
     JumpReLUTranscoder,
     JumpReLUTranscoderConfig,
+    MatryoshkaBatchTopKTrainingSAE,
+    MatryoshkaBatchTopKTrainingSAEConfig,
     StandardSAE,
     StandardSAEConfig,
     TopKSAE,
@@ -154,6 +157,15 @@ def main():
     _random_weights(batchtopk, gen, d_out=D_IN, unit_decoder=False)
     batchtopk.topk_threshold = torch.tensor(0.25, dtype=torch.double)
     written.append(_write("batchtopk", batchtopk, fold=False, inputs=inputs, save=batchtopk.save_inference_model))
+    matryoshka = MatryoshkaBatchTopKTrainingSAE(
+        MatryoshkaBatchTopKTrainingSAEConfig(
+            d_in=D_IN, d_sae=D_SAE, k=4.0, matryoshka_widths=[4, 12, D_SAE], rescale_acts_by_decoder_norm=True,
+            metadata=sae_lens.saes.sae.SAEMetadata(**METADATA),
+        )
+    )
+    _random_weights(matryoshka, gen, d_out=D_IN, unit_decoder=False)
+    matryoshka.topk_threshold = torch.tensor(0.25, dtype=torch.double)
+    written.append(_write("matryoshka_batchtopk", matryoshka, fold=False, inputs=inputs, save=matryoshka.save_inference_model))
     info = {"sae_lens": sae_lens.__version__, "torch": torch.__version__, "fixtures": [f.name for f in written]}
     (ROOT / "info.json").write_text(json.dumps(info, indent=1) + "\n")
     print(json.dumps(info))

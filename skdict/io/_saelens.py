@@ -24,7 +24,8 @@ that codes and reconstructions agree (the table of :doc:`/user_guide/interop`):
   thresholds are clipped at 0.
 - A BatchTopK SAE is written as JumpReLU with its inference threshold in every latent, as
   SAELens writes its own; such a file whose metadata says ``training_architecture:
-  "batchtopk"`` (and gives ``k``) comes back as a :class:`~skdict.BatchTopKSAE`.
+  "batchtopk"`` (and gives ``k``) comes back as a :class:`~skdict.BatchTopKSAE`, one that says
+  ``"matryoshka_batchtopk"`` (with ``matryoshka_widths``) as a :class:`~skdict.MatryoshkaSAE`.
 """
 
 from __future__ import annotations
@@ -78,7 +79,9 @@ def export_saelens(estimator, path, *, overwrite=False, **cfg_overrides):
     ``BatchTopKSAE``        ``"jumprelu"``, constant   ``"jumprelu_transcoder"``, constant
                             threshold :math:`\\theta`   threshold :math:`\\theta`
     ``GatedSAE``            ``"gated"``                not supported by SAELens 6
-    ``MatryoshkaSAE``       as ``BatchTopKSAE``, or    as ``BatchTopKSAE``
+    ``MatryoshkaSAE``       as ``BatchTopKSAE`` (its   as ``BatchTopKSAE``
+                            prefix widths in the
+                            metadata), or as
                             ``TopKSAE`` (``"topk"``)
     ======================  =========================  ===============================
 
@@ -162,6 +165,9 @@ def _saelens_architecture(model):
                 "before exporting."
             )
         details = {"training_architecture": "batchtopk", "training_architecture_details": {"k": model.k_}}
+        if isinstance(model, MatryoshkaSAE):  # SAELens's own name and field for the nested prefixes
+            details = {"training_architecture": "matryoshka_batchtopk", "training_architecture_details": {
+                "k": model.k_, "matryoshka_widths": [int(width) for width in model.matryoshka_widths_]}}
         return ("jumprelu_transcoder" if transcoder else "jumprelu"), {}, ("constant_threshold", details)
     if isinstance(model, JumpReLUSAE):
         return ("jumprelu_transcoder" if transcoder else "jumprelu"), {}, ("threshold", {})
@@ -261,8 +267,9 @@ def load_saelens(path, *, device=None):
 
     ``"standard"`` and ``"transcoder"`` become a :class:`~skdict.ReLUSAE`, ``"topk"`` a
     :class:`~skdict.TopKSAE` (same ``k``), ``"jumprelu"`` and ``"jumprelu_transcoder"`` a
-    :class:`~skdict.JumpReLUSAE` (a :class:`~skdict.BatchTopKSAE` when the metadata says it was
-    trained as one and its threshold is one constant), ``"gated"`` a :class:`~skdict.GatedSAE`. Codes and reconstructions equal
+    :class:`~skdict.JumpReLUSAE` (a :class:`~skdict.BatchTopKSAE` or :class:`~skdict.MatryoshkaSAE`
+    when the metadata says it was trained as one and its threshold is one constant), ``"gated"`` a
+    :class:`~skdict.GatedSAE`. Codes and reconstructions equal
     SAELens's (to rounding), after the folds of this module's docstring. Training parameters
     (``alpha``, ``learning_rate``, ...) are skdict's defaults; ``set_params`` them before training on.
 
@@ -475,9 +482,10 @@ def _skdict_model(cfg, tensors):
         magnitude = {"r_mag_": gated["r_mag"], "b_mag_": gated["b_mag"] * scale}
         return GatedSAE, {}, {**arrays, **{name: value.astype(dtype) for name, value in magnitude.items()}}, {}
     threshold = np.maximum(threshold * scale, 0.0).astype(dtype)  # SAELens: ReLU(a) 1[a > theta]
-    k = _batchtopk_k(cfg, threshold)
-    if k is not None:
-        return BatchTopKSAE, {"k": k}, arrays, {"threshold_": float(threshold[0])}
+    trained_as = _batchtopk_training(cfg, threshold, n_components=decoder.shape[0])
+    if trained_as is not None:
+        cls, params = trained_as
+        return cls, params, arrays, {"threshold_": float(threshold[0])}
     return JumpReLUSAE, {}, {**arrays, "threshold_": threshold}, {}
 
 
@@ -505,10 +513,39 @@ def _decoder_fold(decoder, cfg):
     return np.where(off_unit, norms, 1.0)
 
 
-def _batchtopk_k(cfg, threshold):
-    """BatchTopK's ``k`` when the metadata says the SAE was trained as BatchTopK and the threshold is one constant."""
+def _batchtopk_training(cfg, threshold, *, n_components):
+    """``(class, parameters)`` of a JumpReLU file trained as BatchTopK or Matryoshka BatchTopK, else None.
+
+    The metadata's ``training_architecture`` is ``"batchtopk"`` (:class:`~skdict.BatchTopKSAE`) or
+    ``"matryoshka_batchtopk"`` (:class:`~skdict.MatryoshkaSAE`, whose ``matryoshka_widths`` are the
+    cumulative prefix widths; like SAELens, a list that stops short of ``d_sae`` gets ``d_sae`` added),
+    its details give ``k``, and the threshold is one constant (SAELens's inference form of both).
+
+    Raises
+    ------
+    ValueError
+        ``k`` is not positive, or ``matryoshka_widths`` is not a strictly increasing list of whole
+        numbers (the message names the cfg.json field).
+    """
+    from skdict.sae import BatchTopKSAE, MatryoshkaSAE
+    from skdict.sae.matryoshka import resolve_widths
+
     metadata = cfg.get("metadata") or {}
     details = metadata.get("training_architecture_details") or {}
-    if metadata.get("training_architecture") != "batchtopk" or details.get("k") is None or np.ptp(threshold) != 0:
+    architecture = metadata.get("training_architecture")
+    if architecture not in ("batchtopk", "matryoshka_batchtopk") or details.get("k") is None or np.ptp(threshold) != 0:
         return None
-    return _positive(details, "k", "cfg.json field metadata.training_architecture_details", whole=False)
+    field = "cfg.json field metadata.training_architecture_details"
+    params = {"k": _positive(details, "k", field, whole=False)}
+    if architecture == "batchtopk":
+        return BatchTopKSAE, params
+    widths = details.get("matryoshka_widths")
+    if not isinstance(widths, list):
+        raise ValueError(f"{field}.matryoshka_widths must be a list of prefix widths, got {widths!r}.")
+    if widths and widths[-1] != n_components:
+        widths = [*widths, n_components]
+    try:
+        resolve_widths(widths, n_components)
+    except ValueError as exc:
+        raise ValueError(f"{field}: {exc}") from None
+    return MatryoshkaSAE, {**params, "matryoshka_widths": widths}

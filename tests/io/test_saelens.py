@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 
-from skdict import AnchoredSAE, BatchTopKSAE, GatedSAE, JumpReLUSAE, MPSAE, ReLUSAE, TopKSAE
+from skdict import AnchoredSAE, BatchTopKSAE, GatedSAE, JumpReLUSAE, MatryoshkaSAE, MPSAE, ReLUSAE, TopKSAE
 from skdict.io._saelens import export_saelens, from_saelens, load_saelens, read_saelens
 
 FIXTURES = Path(__file__).parent / "fixtures" / "saelens"
@@ -101,6 +101,7 @@ def test_fixture_codes_and_reconstructions_match_saelens(name):
         ("transcoder", ReLUSAE),
         ("jumprelu_transcoder", JumpReLUSAE),
         ("batchtopk", BatchTopKSAE),  # SAELens writes it as jumprelu; its metadata says batchtopk, k=4
+        ("matryoshka_batchtopk", MatryoshkaSAE),  # jumprelu too; metadata matryoshka_batchtopk, widths 4, 12, 32
     ],
 )
 def test_fixture_maps_to_the_skdict_class(name, cls):
@@ -109,8 +110,10 @@ def test_fixture_maps_to_the_skdict_class(name, cls):
     cfg, _ = read_saelens(FIXTURES / name)
     assert model.is_transcoder_ == ("transcoder" in name)
     assert model.n_features_in_ == cfg["d_in"] and model.components_.shape[0] == cfg["d_sae"]
-    if name == "batchtopk":
+    if name in ("batchtopk", "matryoshka_batchtopk"):
         assert model.k == 4 and model.threshold_ == pytest.approx(0.25)
+    if name == "matryoshka_batchtopk":
+        assert model.matryoshka_widths_ == (4, 12, 32) and model.activation == "batchtopk"
 
 
 @pytest.mark.parametrize("name", ["standard_no_b_dec", "topk_rescale", "jumprelu", "jumprelu_transcoder"])
@@ -207,6 +210,8 @@ EXPORTABLE = [
     ("relu-transcoder", ReLUSAE(24, alpha=0.01), Y, "transcoder"),
     ("jumprelu-transcoder", JumpReLUSAE(24, alpha=0.01, threshold_init=0.05), Y, "jumprelu_transcoder"),
     ("batchtopk-transcoder", BatchTopKSAE(24, k=3), Y, "jumprelu_transcoder"),
+    ("matryoshka", MatryoshkaSAE(24, k=3, matryoshka_widths=(4, 12, 24)), None, "jumprelu"),
+    ("matryoshka-transcoder", MatryoshkaSAE(24, k=3), Y, "jumprelu_transcoder"),
 ]
 
 
@@ -254,6 +259,9 @@ def test_export_then_import_gives_the_same_model(exported):
     np.testing.assert_array_equal(back.inverse_transform(codes), model.inverse_transform(codes))
     if isinstance(model, (TopKSAE, BatchTopKSAE)):
         assert back.k == model.k_
+    if isinstance(model, MatryoshkaSAE):  # the nesting travels in SAELens's metadata field
+        assert back.matryoshka_widths_ == model.matryoshka_widths_
+        assert read_saelens(folder)[0]["metadata"]["training_architecture"] == "matryoshka_batchtopk"
 
 
 def test_transcoder_input_center_is_folded_into_the_encoder_bias(tmp_path):
@@ -309,6 +317,21 @@ def test_unmappable_fields_are_refused_by_name(tmp_path, field, value):
     folder = _write(tmp_path / "m", cfg, tensors)
     with pytest.raises(ValueError, match=f"{field}={value!r}"):
         load_saelens(folder)
+
+
+@pytest.mark.parametrize("widths", [[12, 4, 32], [4, 4.5, 32], "4,12,32", [0, 12, 32]])
+def test_bad_matryoshka_widths_in_the_metadata_are_refused_by_name(tmp_path, widths):
+    cfg, tensors = read_saelens(FIXTURES / "matryoshka_batchtopk")
+    cfg["metadata"]["training_architecture_details"]["matryoshka_widths"] = widths
+    with pytest.raises(ValueError, match="training_architecture_details.*matryoshka_widths"):
+        load_saelens(_write(tmp_path / "m", cfg, tensors))
+
+
+def test_matryoshka_widths_short_of_d_sae_get_d_sae_added_as_saelens_does(tmp_path):
+    cfg, tensors = read_saelens(FIXTURES / "matryoshka_batchtopk")
+    cfg["metadata"]["training_architecture_details"]["matryoshka_widths"] = [4, 12]
+    model = load_saelens(_write(tmp_path / "m", cfg, tensors))
+    assert type(model) is MatryoshkaSAE and model.matryoshka_widths_ == (4, 12, 32)
 
 
 def test_pre_6_hook_z_file_is_refused(tmp_path):
