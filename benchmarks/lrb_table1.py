@@ -131,12 +131,18 @@ def available_rows(models=None):
     return rows
 
 
-def make_sae(name, setting, training, seed):
-    """An unfitted SAE of the row's architecture (TopK for the transcoder and crosscoder rows)."""
+def make_sae(name, setting, training, seed, target_l0=None):
+    """An unfitted SAE of the row's architecture (TopK for the transcoder and crosscoder rows).
+
+    ``target_l0`` goes to the architectures that take one (the penalty SAEs and GatedSAE).
+    """
     cls = getattr(skdict, "TopKSAE" if name in VARIANTS else name)
+    names = cls().get_params()
     params = {"n_components": setting["width"], "random_state": seed, **training}
-    if "k" in cls().get_params():
+    if "k" in names:
         params["k"] = setting["k"]
+    if target_l0 is not None and "target_l0" in names:
+        params["target_l0"] = target_l0
     return cls(**params)
 
 
@@ -176,18 +182,20 @@ def score(model, fit_X, target, true_features, n_anchors):
     }
 
 
-def run_row(name, anchored, bench, setting, training, seed):
+def run_row(name, anchored, bench, setting, training, seed, target_l0=None):
     """Fit one row (plain or anchored) and return its record, the fitted SAE and the data it saw."""
     X, Y, F, G = bench
     n_anchors = setting["n_anchors"]
     fit_X, fit_Y, target, features, anchors = row_problem(name, X, Y, F, G, n_anchors)
-    sae = make_sae(name, setting, training, seed)
+    sae = make_sae(name, setting, training, seed, target_l0)
     model = AnchoredSAE(sae, anchors=anchors, anchor_weight=ANCHOR_WEIGHT) if anchored else sae
     model, seconds, spent = fit_timed(model, fit_X, fit_Y)
     inner = model.estimator_ if anchored else model
     record = {"row": name, "anchored": anchored, **score(model, fit_X, target, features, n_anchors),
               "steps": int(inner.n_steps_),
               "n_iter": int(inner.n_iter_), "budget_spent": spent, "fit_seconds": seconds}
+    if getattr(inner, "target_l0", None) is not None:
+        record.update(target_l0=inner.target_l0, alpha_reached=float(inner.alpha_))
     return record, inner, fit_X, features
 
 
@@ -228,15 +236,20 @@ def penalty_diagnostics(sae, X, features, n_anchors, *, n_rows, refit_rows, dl_m
     rows = np.random.RandomState(seed).permutation(X.shape[0])[:n_rows]
     sample = X[rows]
     codes = np.asarray(sae.transform(sample), dtype=np.float64)
+    # The coefficient the model was trained at (steered under target_l0); JumpReLU's L0 weight may end
+    # negative there (a reward per active latent), and the lasso conditions then use the starting alpha.
+    alpha = float(getattr(sae, "alpha_", sae.alpha))
+    alpha = alpha if alpha > 0 else float(sae.alpha)
     gaps = stationarity_gaps(np.asarray(sample, dtype=np.float64), np.asarray(sae.components_, dtype=np.float64),
-                             codes, sae.alpha, offset=np.asarray(sae.decoder_bias_, dtype=np.float64))
-    out = {"code_gap": gaps.code_gap, "off_support_violation": gaps.off_support_violation, "atom_gap": gaps.atom_gap}
+                             codes, alpha, offset=np.asarray(sae.decoder_bias_, dtype=np.float64))
+    out = {"diagnostic_alpha": alpha, "code_gap": gaps.code_gap, "off_support_violation": gaps.off_support_violation,
+           "atom_gap": gaps.atom_gap}
     start = time.perf_counter()
     out["refit_gt_recovery"], out["refit_m_ip"] = recovery_of(
         support_refit_atoms(sae, sample[:refit_rows]), features, n_anchors)
     out["refit_seconds"] = time.perf_counter() - start
     start = time.perf_counter()
-    atoms = warm_dl_fista_atoms(sae, sample, sae.alpha, dl_max_iter, seed)
+    atoms = warm_dl_fista_atoms(sae, sample, alpha, dl_max_iter, seed)
     out["dl_fista_gt_recovery"], out["dl_fista_m_ip"] = recovery_of(atoms, features, n_anchors)
     out["dl_fista_seconds"] = time.perf_counter() - start
     return out
@@ -289,14 +302,15 @@ def write_json(path, header, records):
 
 
 def run(scale=1.0, *, models=None, recipe="default", overrides=None, seed=0, json_path=None,
-        diagnostic_rows=1000, refit_rows=500, dl_max_iter=5, plain_only=False, verbose=True):
+        diagnostic_rows=1000, refit_rows=500, dl_max_iter=5, plain_only=False, target_l0=None, verbose=True):
     """Build the bench, fit every row plain and anchored, print and return ``(header, records)``."""
     setting = scaled_setting(scale)
     training = {**RECIPES[recipe], **(overrides or {})}
     start = time.perf_counter()
     bench = make_bench(setting, seed)
     header = {"scale": scale, "setting": setting, "sparsity": SPARSITY, "max_coherence": MAX_COHERENCE,
-              "anchor_weight": ANCHOR_WEIGHT, "recipe": recipe, "training": training, "seed": seed,
+              "anchor_weight": ANCHOR_WEIGHT, "recipe": recipe, "training": training, "target_l0": target_l0,
+              "seed": seed,
               "bench_seconds": time.perf_counter() - start, "machine": f"{platform.machine()}, {os.cpu_count()} cores",
               "skdict": getattr(skdict, "__version__", "?")}
     if verbose:
@@ -304,7 +318,7 @@ def run(scale=1.0, *, models=None, recipe="default", overrides=None, seed=0, jso
     records = []
     for name in available_rows(models):
         for anchored in (False,) if plain_only else (False, True):
-            record, sae, fit_X, features = run_row(name, anchored, bench, setting, training, seed)
+            record, sae, fit_X, features = run_row(name, anchored, bench, setting, training, seed, target_l0)
             if name in PENALTY_ROWS and not anchored:
                 record.update(penalty_diagnostics(sae, fit_X, features, setting["n_anchors"],
                                                   n_rows=min(diagnostic_rows, fit_X.shape[0]), refit_rows=refit_rows,
@@ -334,13 +348,15 @@ def main(argv=None):
     parser.add_argument("--diagnostic-rows", type=int, default=1000, help="samples for the ReLU/JumpReLU diagnostics")
     parser.add_argument("--refit-rows", type=int, default=500, help="of those, samples for the support refit")
     parser.add_argument("--dl-max-iter", type=int, default=5, help="epochs of the warm-started DL-FISTA surgery")
+    parser.add_argument("--target-l0", type=float,
+                        help="target L0 for the rows that take one (ReLU, JumpReLU, Gated); default: their alpha")
     args = parser.parse_args(argv)
     overrides = {key: value for key, value in (("batch_size", args.batch_size), ("max_steps", args.max_steps),
                                                ("max_iter", args.max_iter), ("learning_rate", args.learning_rate))
                  if value is not None}
     run(args.scale, models=args.models, recipe=args.recipe, overrides=overrides, seed=args.seed,
         json_path=args.json_path, diagnostic_rows=args.diagnostic_rows, refit_rows=args.refit_rows, dl_max_iter=args.dl_max_iter,
-        plain_only=args.plain_only)
+        plain_only=args.plain_only, target_l0=args.target_l0)
 
 
 if __name__ == "__main__":

@@ -453,7 +453,7 @@ def _checked_tensors(cfg, tensors, source):
 
 def _skdict_model(cfg, tensors):
     """``(class, constructor parameters, arrays, fitted scalars)`` of the skdict SAE that computes the same."""
-    from skdict.sae import BatchTopKSAE, GatedSAE, JumpReLUSAE, ReLUSAE, TopKSAE
+    from skdict.sae import GatedSAE, JumpReLUSAE, ReLUSAE, TopKSAE
 
     kind = _TRANSCODERS.get(cfg["architecture"], cfg["architecture"])
     transcoder = cfg["architecture"] in _TRANSCODERS
