@@ -138,13 +138,15 @@ def plot_pareto(results, *, X=None, x="l0", y="explained_variance", annotate=Tru
     xs, ys, labels = _points(results, X, x, y)
     front = pareto_front(xs, ys)
     fig, ax = figure_and_axes(ax, figsize=(6.0, 4.5))
-    ax.scatter(xs, ys, color="0.6", label=f"{xs.size} settings", zorder=2)
+    n_scored = int(np.sum(~(np.isnan(xs) | np.isnan(ys))))  # a NaN point (a failed fit's score) is not drawn
+    unscored = f" ({xs.size - n_scored} without a score, not drawn)" if n_scored < xs.size else ""
+    ax.scatter(xs, ys, color="0.6", label=f"{n_scored} setting{'' if n_scored == 1 else 's'}{unscored}", zorder=2)
     ax.plot(xs[front], ys[front], "-o", color="C3", label="Pareto front", zorder=3)
     if annotate:
         for i in front:
             ax.annotate(labels[i], (xs[i], ys[i]), textcoords="offset points", xytext=(4, -10), fontsize="x-small")
     ax.set_xlabel(KEY_LABELS.get(x, x) + " (lower is better)")
     ax.set_ylabel(KEY_LABELS.get(y, y) + " (higher is better)")
-    ax.set_title(f"{front.size} of {xs.size} settings on the Pareto front")
+    ax.set_title(f"{front.size} of {n_scored} scored settings on the Pareto front")
     ax.legend(fontsize="small")
     return fig

@@ -175,6 +175,18 @@ def test_pareto_from_estimators_and_dicts(sae, X):
         plot_pareto({"params": [{}], "mean_test_score": [0.5]})
 
 
+def test_pareto_counts_only_the_scored_settings():
+    """A failed fit's NaN score is neither drawn nor counted as drawn (the legend and title say so)."""
+    points = [{"l0": 1, "explained_variance": 0.5}, {"l0": float("nan"), "explained_variance": 0.9},
+              {"l0": 2, "explained_variance": 0.7}]
+    ax = plot_pareto(points).axes[0]
+    legend = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert legend[0] == "2 settings (1 without a score, not drawn)"
+    assert ax.get_title() == "2 of 2 scored settings on the Pareto front"
+    ax = plot_pareto(points[:1]).axes[0]
+    assert [text.get_text() for text in ax.get_legend().get_texts()][0] == "1 setting"
+
+
 def test_draws_into_a_given_axes(sae, X):
     fig = Figure()
     ax = fig.add_subplot()
