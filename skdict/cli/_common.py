@@ -51,12 +51,12 @@ def parse_image_shape(text):
     return int(parts[0]), int(parts[1])
 
 
-def check_image_shape(image_shape, n_features):
-    """An image shape must hold exactly one row of activations."""
+def check_image_shape(image_shape, n_features, what="the data"):
+    """An image shape must hold exactly one row of activations (``what`` names them: a transcoder's atoms are TARGET's)."""
     if image_shape is not None and image_shape[0] * image_shape[1] != n_features:
         raise UsageError(
             f"--image-shape {image_shape[0]},{image_shape[1]} holds {image_shape[0] * image_shape[1]} pixels, "
-            f"but the data has {n_features} features per row."
+            f"but {what} has {n_features} features per row."
         )
 
 

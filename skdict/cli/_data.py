@@ -19,6 +19,7 @@ import math
 import os
 
 from skdict._optional import import_optional
+from skdict.cli._common import UsageError
 from skdict.sources import RowRangeSource, as_source
 from skdict.sources._arrays import ArraySource
 from skdict.sources._safetensors import SafetensorsSource
@@ -81,8 +82,8 @@ def _open_zarr(path, inner):
     return ArraySource(node)
 
 
-def open_data(spec, stack):
-    """Open DATA as a row-addressable source.
+def open_data(spec, stack, *, what="DATA"):
+    """Open DATA (or a transcoder's TARGET) as a row-addressable source.
 
     Parameters
     ----------
@@ -90,6 +91,8 @@ def open_data(spec, stack):
         DATA as given on the command line (formats in the module docstring).
     stack : contextlib.ExitStack
         Holds files that stay open while the source is read (HDF5); closed by the caller.
+    what : str, default="DATA"
+        The argument's name in error messages (``"TARGET"`` for ``--target``).
 
     Returns
     -------
@@ -108,7 +111,7 @@ def open_data(spec, stack):
         if lower.endswith(ZARR_SUFFIXES):
             return _open_zarr(path, inner)
         if not os.path.exists(path) and not glob.has_magic(path):
-            raise DataError(f"DATA {spec!r} does not exist.")
+            raise DataError(f"{what} {spec!r} does not exist.")
         if lower.endswith(".safetensors"):
             return SafetensorsSource(path, inner)
         if lower.endswith(HDF5_SUFFIXES):
@@ -121,7 +124,7 @@ def open_data(spec, stack):
         raise
     except (ValueError, FileNotFoundError, OSError, TypeError) as exc:
         raise DataError(str(exc)) from None
-    raise DataError(f"DATA {spec!r} is not a format skdict reads; give {FORMATS}.")
+    raise DataError(f"{what} {spec!r} is not a format skdict reads; give {FORMATS}.")
 
 
 class RowRange(RowRangeSource):
@@ -190,13 +193,39 @@ def split_tail(source, n_eval):
 
 
 @contextlib.contextmanager
-def opened(spec):
-    """``with opened(DATA) as source``: the source, its files closed on leaving."""
+def opened(spec, *, what="DATA"):
+    """``with opened(DATA) as source``: the source, its files closed on leaving (``what`` as in :func:`open_data`)."""
     with contextlib.ExitStack() as stack:
-        source = open_data(spec, stack)
+        source = open_data(spec, stack, what=what)
         try:
             yield source
         finally:
             for part in getattr(source, "shards", [source]):
                 if hasattr(part, "close"):
                     part.close()  # file handles of .npy and .safetensors sources
+
+
+@contextlib.contextmanager
+def opened_pair(data, target):
+    """``with opened_pair(DATA, TARGET) as (source, targets)``: a transcoder's row-aligned inputs and targets.
+
+    ``target`` ``None`` (an SAE) gives ``targets`` ``None``.
+
+    Raises
+    ------
+    UsageError
+        DATA and TARGET hold different numbers of rows (both files and both counts named).
+    DataError
+        Either cannot be opened (as :func:`open_data`).
+    """
+    with opened(data) as source:
+        if target is None:
+            yield source, None
+            return
+        with opened(target, what="TARGET") as targets:
+            if targets.n_rows != source.n_rows:
+                raise UsageError(
+                    f"DATA {data} has {source.n_rows} rows but TARGET {target} has {targets.n_rows}: a transcoder "
+                    "needs one target row per input row (row i of TARGET is the output for row i of DATA)."
+                )
+            yield source, targets

@@ -28,16 +28,18 @@ def measure(model, source, targets=None):
     ----------
     model : fitted skdict SAE
     source : DataSource
-        The rows to measure on.
+        The rows to measure on (the inputs ``X`` a transcoder encodes).
     targets : DataSource or None
-        A transcoder's target rows.
+        A transcoder's target rows ``Y``, row-aligned with ``source``: the explained variance is
+        that of their reconstruction; L0, dead and dense latents are those of the codes of ``source``.
 
     Returns
     -------
     metrics : dict
         ``explained_variance``, ``l0``, ``dead_latents`` (never fired on these rows),
         ``dense_latents`` (fire on more than :data:`DENSE_THRESHOLD` of them), their fractions,
-        ``n_latents``, ``n_rows``.
+        ``n_latents``, ``n_rows``, ``kind`` ("sae" or "transcoder"), ``n_features`` and, for a
+        transcoder, ``n_target_features``.
     frequencies : ndarray of shape (n_latents,)
         Each latent's firing frequency on the rows.
     """
@@ -58,8 +60,24 @@ def measure(model, source, targets=None):
         "dense_fraction": dense / n_latents,
         "dense_threshold": DENSE_THRESHOLD,
         "n_rows": int(source.n_rows),
+        "kind": "transcoder" if targets is not None else "sae",
+        "n_features": int(source.n_features),
     }
+    if targets is not None:
+        metrics["n_target_features"] = int(targets.n_features)
     return metrics, frequencies
+
+
+def title(model, metrics, rows, *, loaded_from=None):
+    """The table's first line: the model (a transcoder says so), where it was loaded from, which ``rows`` of which files.
+
+    ``metrics`` holds ``n_rows``, ``kind``, ``data`` and, for a transcoder, ``target``;
+    ``rows`` names them, e.g. ``"held-out rows"``.
+    """
+    name = f"{type(model).__name__} transcoder" if metrics.get("kind") == "transcoder" else type(model).__name__
+    origin = f" from {loaded_from}" if loaded_from is not None else ""
+    files = metrics["data"] + (f" -> targets {metrics['target']}" if "target" in metrics else "")
+    return f"{name}{origin} on {metrics['n_rows']} {rows} of {files}"
 
 
 def _percent(count, total):

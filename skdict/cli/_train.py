@@ -1,7 +1,8 @@
 """``skdict train DATA --model M --n-components N --output DIR``: an SAE on the user's activations.
 
-The data are streamed (never loaded whole) into the estimator's ``fit``; the last rows are held
-out to measure the model; the model is saved natively (:func:`skdict.io.save`) and in the SAELens
+With ``--target TARGET`` (row-aligned with DATA) a transcoder: ``fit(DATA, TARGET)`` encodes DATA
+and reconstructs TARGET. The data are streamed (never loaded whole) into the estimator's ``fit``;
+the last rows (of both files) are held out to measure the model; the model is saved natively (:func:`skdict.io.save`) and in the SAELens
 folder format (:func:`skdict.io.export_saelens`), with a report, ``metrics.json`` and plots.
 """
 
@@ -36,12 +37,19 @@ loaded whole), and write to --output DIR:
 
   DIR/model/            the model (skdict.io.save: safetensors + JSON; skdict.io.load reads it)
   DIR/saelens/          the model in the SAELens folder format (cfg.json + sae_weights.safetensors;
-                        not for mp: SAELens has no matching-pursuit SAE)
+                        not for mp, nor a topk or gated transcoder: SAELens has none; the log says so)
   DIR/report.md         the table printed at the end; DIR/metrics.json the same figures
   DIR/feature_density.png, DIR/training_curves.png, and DIR/atoms.png with --image-shape
                         (with matplotlib: pip install 'skdict[plot]')
 
 DATA: {formats}.
+
+Transcoder: --target TARGET (any DATA format) holds one target row per row of DATA, e.g. an
+MLP's output activations for its input activations in DATA. The model encodes DATA and
+reconstructs TARGET (fit(DATA, TARGET); SAELens's "transcoder" / "jumprelu_transcoder"); the same
+last rows of both are held out; the explained variance is that of TARGET, L0 and dead/dense
+latents those of the codes of DATA; --image-shape then shapes TARGET's rows (the decoder atoms).
+Every model but mp (its tied dictionary both codes and reconstructs DATA) trains as a transcoder.
 
 Models (--model):{models}
 
@@ -55,7 +63,8 @@ held-out rows (--eval-fraction; the last rows of DATA, a contiguous tail), or on
 rows with --eval-fraction 0.
 
 Exit status: 0 done; 1 training or measuring failed (e.g. a NaN row, a diverged fit: the last
-sane model is still saved); 2 bad usage (options, DATA, an existing --output).
+sane model is still saved); 2 bad usage (options, DATA or TARGET, row counts of DATA and TARGET
+that differ, an existing --output).
 """
 
 
@@ -74,6 +83,9 @@ def build_parser():
     )
     parser.add_argument("data", metavar="DATA", help="the activations, (n_samples, n_features); formats above")
     parser.add_argument("--model", required=True, choices=tuple(MODELS), help="the SAE architecture (listed above)")
+    parser.add_argument("--target", metavar="TARGET",
+                        help="train a transcoder: encode DATA, reconstruct TARGET (one row per row of DATA, "
+                        "n_target_features columns; formats as DATA)")
     parser.add_argument("--output", "-o", required=True, metavar="DIR", help="folder for the model, report and plots")
     parser.add_argument("--overwrite", action="store_true", help="replace skdict's files in an existing, non-empty DIR")
     model = parser.add_argument_group("model")
@@ -137,8 +149,16 @@ def _estimator(args):
             f"--k {args.k} is larger than --n-components {args.n_components}: a row cannot have more active latents "
             "than there are; lower --k or raise --n-components."
         )
+    cls = getattr(skdict, cls_name)
+    if args.target is not None and not cls._supports_transcoder:
+        transcoders = ", ".join(name for name, spec in MODELS.items() if getattr(skdict, spec[0])._supports_transcoder)
+        raise _common.UsageError(
+            f"--target does not apply to --model {args.model}: {cls_name}'s codes are a pursuit over a tied dictionary "
+            "(the atoms that code DATA are the atoms that reconstruct it), so it cannot reconstruct another TARGET. "
+            f"Train a transcoder with --model {transcoders}."
+        )
     device = _common.resolve_device(args.device)
-    model = getattr(skdict, cls_name)(**params, device=device, random_state=args.seed, verbose=0 if args.quiet else 1)
+    model = cls(**params, device=device, random_state=args.seed, verbose=0 if args.quiet else 1)
     try:  # the constraints fit checks, before any data is read (--k 0, --lr 0, --batch-size 0 ...)
         model._validate_params()
     except InvalidParameterError as exc:
@@ -146,8 +166,8 @@ def _estimator(args):
     return model
 
 
-def _fit(model, source, log):
-    """Fit on the source; ``(fit seconds, warnings raised, error message or None)``.
+def _fit(model, source, targets, log):
+    """Fit on the source (a transcoder on ``targets``); ``(fit seconds, warnings raised, error message or None)``.
 
     A diverged fit keeps its last sane parameters (saved and measured like any other), and the
     command exits with status 1.
@@ -159,7 +179,7 @@ def _fit(model, source, log):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            model.fit(source)
+            model.fit(source, targets)
         except TrainingDivergedError as exc:
             error = f"training diverged: {exc}"
             if not hasattr(model, "components_"):
@@ -174,17 +194,18 @@ def _fit(model, source, log):
 
 
 def save_model(model, output_dir, log):
-    """Save natively to DIR/model and in the SAELens format to DIR/saelens (a note when SAELens cannot hold it)."""
+    """Save natively to DIR/model and in the SAELens format to DIR/saelens (a note when SAELens cannot hold it).
+
+    :func:`skdict.io.export_saelens` raises TypeError for a model SAELens has no architecture for
+    (an MPSAE; a TopK or gated transcoder) and ValueError for one it cannot write yet.
+    """
     from skdict import io
 
     path = io.save(model, os.path.join(output_dir, "model"), overwrite=True)
     log(f"model saved to {path}")
-    if type(model).__name__ == "MPSAE":
-        log("SAELens export skipped: SAELens has no matching-pursuit SAE (MPSAE)")
-        return
     try:
         path = io.export_saelens(model, os.path.join(output_dir, "saelens"), overwrite=True)
-    except (ValueError, NotImplementedError) as exc:
+    except (TypeError, ValueError, NotImplementedError) as exc:
         log(f"SAELens export skipped: {exc}")
         return
     log(f"SAELens folder written to {path}")
@@ -219,31 +240,50 @@ def _training_figures(model, seconds, notes, error):
     }
 
 
-def _measure_saved(model, rows, args):
+def _measure_saved(model, rows, targets, args):
     """:func:`_summary.measure` of the model just saved; a failure says the model is saved but unmeasured."""
     try:
-        return _summary.measure(model, rows)
+        return _summary.measure(model, rows, targets)
     except ValueError as exc:
         saved = os.path.join(args.output, "model")
+        measured = rows.name if targets is None else f"{rows.name} with targets {targets.name}"
+        again = f"skdict evaluate {saved} DATA" + (" --target TARGET" if targets is not None else "")
         raise ValueError(
-            f"{exc} -- The trained model is saved in {saved}, but measuring it on {rows.name} failed, so no report "
-            f"was written: clean those rows, then run skdict evaluate {saved} DATA."
+            f"{exc} -- The trained model is saved in {saved}, but measuring it on {measured} failed, so no report "
+            f"was written: clean those rows, then run {again}."
         ) from exc
+
+
+def _split(source, targets, eval_fraction):
+    """``(training rows, held-out rows or None)`` of DATA and of TARGET (``None``s for an SAE): the same tail of both."""
+    n_eval = _data.eval_rows(source.n_rows, eval_fraction)
+    train, held_out = _data.split_tail(source, n_eval)
+    train_targets, held_out_targets = _data.split_tail(targets, n_eval) if targets is not None else (None, None)
+    return train, held_out, train_targets, held_out_targets
+
+
+def _training_log(model, source, targets, train, held_out):
+    rows = "no rows held out" if held_out is None else f"{held_out.n_rows} rows held out"
+    what = f"{type(model).__name__} transcoder" if targets is not None else type(model).__name__
+    to = f" to reconstruct {targets.n_features} features of {targets.name}" if targets is not None else ""
+    return (f"training {what} on {train.n_rows} rows x {source.n_features} features of {source.name}{to} ({rows}), "
+            f"device {model.device}")
 
 
 def run(argv, log):
     """``skdict train``; returns the exit status (errors propagate to :func:`skdict.cli.main`)."""
     args = build_parser().parse_args(argv)
     _common.check_output_dir(args.output, args.overwrite)
-    with _data.opened(args.data) as source:
-        _common.check_image_shape(args.image_shape, source.n_features)
-        train, held_out = _data.split_tail(source, _data.eval_rows(source.n_rows, args.eval_fraction))
-        model = _estimator(args)
-        log(f"training {type(model).__name__} on {train.n_rows} rows x {source.n_features} features of {source.name}"
-            f" ({'no rows held out' if held_out is None else f'{held_out.n_rows} rows held out'}), "
-            f"device {model.device}")
+    model = _estimator(args)
+    with _data.opened_pair(args.data, args.target) as (source, targets):
+        if targets is None:
+            _common.check_image_shape(args.image_shape, source.n_features)
+        else:  # the decoder atoms are rows of TARGET's space
+            _common.check_image_shape(args.image_shape, targets.n_features, what=f"TARGET {args.target}")
+        train, held_out, train_targets, held_out_targets = _split(source, targets, args.eval_fraction)
+        log(_training_log(model, source, targets, train, held_out))
         try:
-            seconds, notes, error = _fit(model, train, log)
+            seconds, notes, error = _fit(model, train, train_targets, log)
         except KeyboardInterrupt:
             raise KeyboardInterrupt(
                 f"training stopped before the model was saved: nothing of this run was written to {args.output} "
@@ -253,13 +293,14 @@ def run(argv, log):
             _clear_outputs(args.output)
         os.makedirs(args.output, exist_ok=True)
         save_model(model, args.output, log)  # before measuring: a bad held-out row must not lose the model
-        measured_on = held_out if held_out is not None else train
-        metrics, frequencies = _measure_saved(model, measured_on, args)
+        measured_on, measured_targets = (held_out, held_out_targets) if held_out is not None else (train, train_targets)
+        metrics, frequencies = _measure_saved(model, measured_on, measured_targets, args)
         metrics.update(_training_figures(model, seconds, notes, error))
         metrics.update(model=args.model, estimator=repr(model), data=args.data, n_train_rows=train.n_rows,
                        measured_on="held-out rows" if held_out is not None else "training rows")
-        text = _summary.format_table(metrics, title=f"{type(model).__name__} on {metrics['n_rows']} "
-                                     f"{metrics['measured_on']} of {args.data}")
+        if targets is not None:
+            metrics["target"] = args.target
+        text = _summary.format_table(metrics, title=_summary.title(model, metrics, metrics["measured_on"]))
         print(text, flush=True)
         _summary.write_report(args.output, text, metrics, model, measured_on, frequencies,
                               image_shape=args.image_shape, log=log)
