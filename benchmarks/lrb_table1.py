@@ -38,6 +38,7 @@ Usage::
     PYTHONPATH=. python benchmarks/lrb_table1.py --scale 0.25 --json results/lrb_table1_s025.json
     PYTHONPATH=. python benchmarks/lrb_table1.py --scale 1 --models TopKSAE --json results/lrb_table1_s1.json
     PYTHONPATH=. python benchmarks/lrb_table1.py --scale 1 --recipe batch1024 --models TopKSAE
+    PYTHONPATH=. python benchmarks/lrb_table1.py --from-json results/lrb_table1_s100_*.json   # one table of saved runs
 
 ``--recipe default`` trains every SAE with skdict's defaults (batch 256, learning rate
 1e-3, early stopping, at most 20,000 steps); ``--recipe batch1024`` is the issue's run
@@ -333,6 +334,22 @@ def run(scale=1.0, *, models=None, recipe="default", overrides=None, seed=0, jso
     return header, records
 
 
+def print_saved(paths):
+    """Print one table from the ``--json`` files of earlier runs (rows in table order), with each file's recipe."""
+    order = {name: i for i, name in enumerate(ARCHITECTURES + VARIANTS)}
+    records = []
+    for path in paths:
+        with open(path) as f:
+            saved = json.load(f)
+        extra = f", target_l0 {saved['target_l0']:g}" if saved.get("target_l0") is not None else ""
+        print(f"{path}: scale {saved['scale']}, recipe {saved['recipe']} {saved['training']}{extra}, seed {saved['seed']}")
+        records += saved["rows"]
+    records.sort(key=lambda r: (order.get(r["row"], len(order)), r["anchored"]))
+    print()
+    print(format_table(records))
+    return records
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--scale", type=float, default=1.0, help="shrink n, d, N, width, anchors, k (1: the paper's)")
@@ -350,7 +367,12 @@ def main(argv=None):
     parser.add_argument("--dl-max-iter", type=int, default=5, help="epochs of the warm-started DL-FISTA surgery")
     parser.add_argument("--target-l0", type=float,
                         help="target L0 for the rows that take one (ReLU, JumpReLU, Gated); default: their alpha")
+    parser.add_argument("--from-json", nargs="+", metavar="PATH",
+                        help="fit nothing: print one table from the --json files of earlier runs")
     args = parser.parse_args(argv)
+    if args.from_json:
+        print_saved(args.from_json)
+        return
     overrides = {key: value for key, value in (("batch_size", args.batch_size), ("max_steps", args.max_steps),
                                                ("max_iter", args.max_iter), ("learning_rate", args.learning_rate))
                  if value is not None}

@@ -72,3 +72,23 @@ def test_smoke_run_has_every_row(table1, tmp_path, capsys):
         assert ("code_gap" in record) == (record["row"] in table1.PENALTY_ROWS and not record["anchored"])
     printed = capsys.readouterr().out
     assert "84.90" in printed and "Crosscoder" in printed and "warm DL-FISTA" in printed
+
+
+def test_from_json_prints_saved_runs_in_table_order(table1, tmp_path, capsys):
+    """--from-json merges the rows of several saved runs, sorted as the table is, naming each file's recipe."""
+    def saved(rows, **header):
+        return {"scale": 1.0, "recipe": "batch1024", "training": {"batch_size": 1024}, "seed": 0, **header, "rows": rows}
+
+    def row(name, anchored, gt):
+        return {"row": name, "anchored": anchored, "gt_recovery": gt, "m_ip": 0.9, "explained_variance": 0.99,
+                "l0": 16.0, "dead_fraction": 0.1, "steps": 980, "n_iter": 10, "budget_spent": False, "fit_seconds": 1.0}
+
+    first, second = tmp_path / "a.json", tmp_path / "b.json"
+    first.write_text(json.dumps(saved([row("Crosscoder", False, 70.0), row("TopKSAE", True, 99.0)])))
+    second.write_text(json.dumps(saved([row("ReLUSAE", False, 12.5), row("TopKSAE", False, 98.0)], target_l0=16)))
+    records = table1.print_saved([str(first), str(second)])
+    assert [(r["row"], r["anchored"]) for r in records] == [
+        ("TopKSAE", False), ("TopKSAE", True), ("ReLUSAE", False), ("Crosscoder", False)]
+    printed = capsys.readouterr().out
+    assert "target_l0 16" in printed and printed.count("batch1024") == 2
+    assert "12.50" in printed and "56.42" in printed  # skdict's figure beside the paper's crosscoder row
