@@ -108,9 +108,10 @@ def test_anchored_matryoshka_keeps_its_atoms_near_the_anchors():
     assert type(model.estimator_) is MatryoshkaSAE and np.all(cosines > 0.9)
 
 
-@pytest.mark.parametrize(("activation", "loaded_as"), [("batchtopk", BatchTopKSAE), ("topk", TopKSAE)])
+@pytest.mark.parametrize(("activation", "loaded_as"), [("batchtopk", MatryoshkaSAE), ("topk", TopKSAE)])
 def test_saelens_export_computes_the_same_codes(tmp_path, activation, loaded_as):
-    """SAELens saves a Matryoshka BatchTopK SAE as jumprelu with a constant threshold; a TopK one is a topk SAE."""
+    """SAELens saves a Matryoshka BatchTopK SAE as jumprelu with a constant threshold and its widths in the
+    metadata (so it loads back as itself); a TopK one is a topk SAE (SAELens has no Matryoshka TopK)."""
     model = quiet_fit(MatryoshkaSAE(24, k=3, activation=activation, **SHORT), X)
     back = load_saelens(export_saelens(model, tmp_path / "sae"))
     assert type(back) is loaded_as
