@@ -303,7 +303,8 @@ def write_json(path, header, records):
 
 
 def run(scale=1.0, *, models=None, recipe="default", overrides=None, seed=0, json_path=None,
-        diagnostic_rows=1000, refit_rows=500, dl_max_iter=5, plain_only=False, target_l0=None, verbose=True):
+        diagnostic_rows=1000, refit_rows=500, dl_max_iter=5, plain_only=False, anchored_only=False, target_l0=None,
+        verbose=True):
     """Build the bench, fit every row plain and anchored, print and return ``(header, records)``."""
     setting = scaled_setting(scale)
     training = {**RECIPES[recipe], **(overrides or {})}
@@ -318,7 +319,7 @@ def run(scale=1.0, *, models=None, recipe="default", overrides=None, seed=0, jso
         print(f"bench {setting}, built in {header['bench_seconds']:.1f} s; training {training or 'defaults'}", flush=True)
     records = []
     for name in available_rows(models):
-        for anchored in (False,) if plain_only else (False, True):
+        for anchored in (False,) if plain_only else (True,) if anchored_only else (False, True):
             record, sae, fit_X, features = run_row(name, anchored, bench, setting, training, seed, target_l0)
             if name in PENALTY_ROWS and not anchored:
                 record.update(penalty_diagnostics(sae, fit_X, features, setting["n_anchors"],
@@ -362,6 +363,7 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", dest="json_path", help="write the results here after every row")
     parser.add_argument("--plain-only", action="store_true", help="skip the anchored fits")
+    parser.add_argument("--anchored-only", action="store_true", help="skip the plain fits")
     parser.add_argument("--diagnostic-rows", type=int, default=1000, help="samples for the ReLU/JumpReLU diagnostics")
     parser.add_argument("--refit-rows", type=int, default=500, help="of those, samples for the support refit")
     parser.add_argument("--dl-max-iter", type=int, default=5, help="epochs of the warm-started DL-FISTA surgery")
@@ -378,7 +380,7 @@ def main(argv=None):
                  if value is not None}
     run(args.scale, models=args.models, recipe=args.recipe, overrides=overrides, seed=args.seed,
         json_path=args.json_path, diagnostic_rows=args.diagnostic_rows, refit_rows=args.refit_rows, dl_max_iter=args.dl_max_iter,
-        plain_only=args.plain_only, target_l0=args.target_l0)
+        plain_only=args.plain_only, anchored_only=args.anchored_only, target_l0=args.target_l0)
 
 
 if __name__ == "__main__":
