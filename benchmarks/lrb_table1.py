@@ -232,7 +232,10 @@ def penalty_diagnostics(sae, X, features, n_anchors, *, n_rows, refit_rows, dl_m
     """Seed 001's stationarity gaps and the two surgeries' recovery on ``n_rows`` samples of ``X``.
 
     The support refit solves one least-squares problem per sample on its support (cubic in the
-    ReLU SAE's L0), so it reads only the first ``refit_rows`` of the subsample.
+    ReLU SAE's L0), so it reads only the first ``refit_rows`` of the subsample. Both surgeries fit
+    one atom per latent that fires in their rows: with fewer rows than such latents (``refit_rows``
+    and ``n_rows`` against ``refit_active_latents`` / ``active_latents``, recorded) the dictionary
+    they fit is underdetermined and their recovery says nothing about the SAE's; the table marks it.
     """
     rows = np.random.RandomState(seed).permutation(X.shape[0])[:n_rows]
     sample = X[rows]
@@ -244,7 +247,10 @@ def penalty_diagnostics(sae, X, features, n_anchors, *, n_rows, refit_rows, dl_m
     gaps = stationarity_gaps(np.asarray(sample, dtype=np.float64), np.asarray(sae.components_, dtype=np.float64),
                              codes, alpha, offset=np.asarray(sae.decoder_bias_, dtype=np.float64))
     out = {"diagnostic_alpha": alpha, "code_gap": gaps.code_gap, "off_support_violation": gaps.off_support_violation,
-           "atom_gap": gaps.atom_gap}
+           "atom_gap": gaps.atom_gap, "diagnostic_rows": int(sample.shape[0]),
+           "active_latents": int(np.count_nonzero(np.any(codes != 0, axis=0))),
+           "refit_rows": int(min(refit_rows, sample.shape[0])),
+           "refit_active_latents": int(np.count_nonzero(np.any(codes[:refit_rows] != 0, axis=0)))}
     start = time.perf_counter()
     out["refit_gt_recovery"], out["refit_m_ip"] = recovery_of(
         support_refit_atoms(sae, sample[:refit_rows]), features, n_anchors)
@@ -290,6 +296,13 @@ def format_table(records):
                 f" (M_IP {r['refit_m_ip']:.3f}); warm DL-FISTA M_GT {r['dl_fista_gt_recovery']:.2f}%"
                 f" (M_IP {r['dl_fista_m_ip']:.3f})"
             )
+            if "refit_rows" in r and (r["refit_rows"] < r["refit_active_latents"]
+                                      or r["diagnostic_rows"] < r["active_latents"]):
+                lines.append(
+                    f"{'':<14}surgeries underdetermined: support refit {r['refit_rows']} rows for "
+                    f"{r['refit_active_latents']} active latents, DL-FISTA {r['diagnostic_rows']} rows for "
+                    f"{r['active_latents']} (raise --refit-rows / --diagnostic-rows)"
+                )
     return "\n".join(lines)
 
 

@@ -72,6 +72,10 @@ def test_smoke_run_has_every_row(table1, tmp_path, capsys):
         assert ("code_gap" in record) == (record["row"] in table1.PENALTY_ROWS and not record["anchored"])
     printed = capsys.readouterr().out
     assert "84.90" in printed and "Crosscoder" in printed and "warm DL-FISTA" in printed
+    # 2 refit rows cannot determine an atom per active latent: the table says so instead of printing a bare figure
+    assert "surgeries underdetermined: support refit 2 rows for" in printed
+    penalty = [r for r in saved["rows"] if "code_gap" in r]
+    assert penalty and all(r["refit_rows"] == 2 and r["refit_active_latents"] > 2 for r in penalty)
 
 
 def test_from_json_prints_saved_runs_in_table_order(table1, tmp_path, capsys):
