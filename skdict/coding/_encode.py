@@ -24,6 +24,7 @@ from skdict.ops.omp import orthogonal_matching_pursuit
 from skdict.ops.scaling import max_exponent
 from skdict.ops.thresholding import topk_codes
 from skdict.ops.working_set import working_set_fista
+from skdict.ops.gram import gram_matrix
 
 #: The algorithms of :func:`sparse_encode`.
 ALGORITHMS = ("fista", "ista", "mp", "omp", "topk", "threshold")
@@ -108,7 +109,7 @@ def _lasso(X, D, alpha, *, positive, max_iter, tol, init, momentum):
         How every row ended (iterations, certificate, relative gap).
     """
     xp = get_namespace(X)
-    gram = D @ D.T
+    gram = gram_matrix(D)
     lipschitz = lipschitz_constant(D, gram=gram)
     n_samples, n_components = X.shape[0], D.shape[0]
     codes = xp.empty((n_samples, n_components), dtype=X.dtype)

@@ -15,6 +15,7 @@ from sklearn.utils._param_validation import Interval, validate_params
 
 from skdict._array import get_namespace
 from skdict.metrics._dictionary import _unit_rows
+from skdict.ops.gram import gram_matrix
 
 # The hinge pushes |G_ij| below (1 - _HINGE_MARGIN) * mu, so the descent crosses mu
 # in a few steps instead of creeping up to it while renormalisation pushes back.
@@ -83,7 +84,7 @@ def _incoherent_rows(F, max_coherence, max_iter):
     diagonal = xp.arange(n_atoms)
     best = math.inf
     for _ in range(max_iter + 1):
-        G = F @ F.T
+        G = gram_matrix(F)
         G[diagonal, diagonal] = 0
         coherence = max(float(xp.max(G)), -float(xp.min(G)))
         best = min(best, coherence)

@@ -19,6 +19,7 @@ from skdict.dictionary._base import BaseDictionaryLearner, encode_in_blocks, tot
 from skdict.ops.fista import lasso_objective, lipschitz_constant
 from skdict.ops.lstsq_dictionary import code_statistics, least_squares_dictionary
 from skdict.ops.working_set import working_set_fista
+from skdict.ops.gram import gram_matrix
 
 #: In minibatch mode an atom unused for this many consecutive minibatch steps is resampled.
 DEAD_AFTER_STEPS = 10
@@ -345,7 +346,7 @@ class FISTADictionaryLearning(BaseDictionaryLearner):
         """
         xp = get_namespace(X)
         alpha = self.alpha if alpha is None else alpha
-        G = D @ D.T
+        G = gram_matrix(D)
         L = lipschitz_constant(D, gram=G)
         max_iter, step = self._code_max_iter(D.shape[0]), CodeStep()
 

@@ -18,6 +18,7 @@ from skdict.dictionary._base import BaseDictionaryLearner, encode_in_blocks, tot
 from skdict.dictionary.fista_dictionary import CodeStep, FISTADictionaryLearning, unit_scale_exponent
 from skdict.ops.adam import Adam
 from skdict.ops.fista import lipschitz_constant, soft_threshold
+from skdict.ops.gram import gram_matrix
 
 #: The target codes :math:`z^\star` are FISTA's, to this relative duality gap ...
 TARGET_TOL = 1e-6
@@ -275,7 +276,7 @@ class LISTA(BaseDictionaryLearner):
 
     def _initialize(self, X, D):
         xp = get_namespace(X)
-        G = D @ D.T
+        G = gram_matrix(D)
         with np.errstate(over="ignore", invalid="ignore"):
             L = lipschitz_constant(D, gram=G) or 1.0
         n_components = D.shape[0]

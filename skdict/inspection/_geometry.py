@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from skdict._array import get_namespace
 from skdict.ops.atoms import normalize_rows
+from skdict.ops.gram import gram_matrix
 
 
 def antipodal_pairs(dictionary, *, threshold=-0.99):
@@ -19,7 +20,7 @@ def antipodal_pairs(dictionary, *, threshold=-0.99):
     """
     xp = get_namespace(dictionary)
     unit = normalize_rows(dictionary, eps=0.0)
-    cosines = unit @ unit.T
+    cosines = gram_matrix(unit)
     upper = xp.triu(xp.ones(cosines.shape, dtype=bool), k=1)
     rows, cols = xp.nonzero((cosines <= threshold) & upper)
     return xp.stack([rows, cols], axis=1)

@@ -26,6 +26,7 @@ from numbers import Integral, Real
 from typing import NamedTuple
 
 from skdict._array import get_namespace
+from skdict.ops.gram import gram_matrix
 
 #: The stopping test (a duality gap, two products) runs at iteration 1 and every this many iterations.
 _CHECK_EVERY = 10
@@ -140,9 +141,9 @@ def lipschitz_constant(D, *, gram=None):
     xp = get_namespace(D)
     n_components, n_features = D.shape
     if n_components <= n_features:
-        G = D @ D.T if gram is None else gram
+        G = gram_matrix(D) if gram is None else gram
     else:
-        G = D.T @ D
+        G = gram_matrix(D.T)
     if G.shape[0] <= _EXACT_EIGVALSH_MAX:
         return max(float(xp.linalg.eigvalsh(G)[-1]), 0.0)
     return _POWER_SAFETY * _largest_eigenvalue_power(G)
@@ -334,7 +335,7 @@ def fista(
     dtype = _float_dtype(xp, X.dtype)
     X = X.astype(dtype, copy=False)
     D = D.astype(dtype, copy=False)
-    G = D @ D.T if gram is None else gram.astype(dtype, copy=False)
+    G = gram_matrix(D) if gram is None else gram.astype(dtype, copy=False)
     L = lipschitz_constant(D, gram=G) if lipschitz is None else float(lipschitz)
     n_samples, n_components = X.shape[0], D.shape[0]
     codes = xp.zeros((n_samples, n_components), dtype=dtype) if init is None else init.astype(dtype, copy=True)

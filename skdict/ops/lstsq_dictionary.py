@@ -11,11 +11,12 @@ stream can accumulate them minibatch by minibatch (Mairal et al., 2010,
 from __future__ import annotations
 
 from skdict._array import get_namespace
+from skdict.ops.gram import gram_matrix
 
 
 def code_statistics(Z, X):
     r"""Sufficient statistics :math:`A = Z^\top Z` (n_components²) and :math:`B = Z^\top X` (n_components × n_features)."""
-    return Z.T @ Z, Z.T @ X
+    return gram_matrix(Z.T), Z.T @ X
 
 
 def least_squares_dictionary(A, B, ridge):

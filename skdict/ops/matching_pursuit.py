@@ -35,6 +35,7 @@ from skdict._array import get_namespace
 from skdict.ops.atoms import normalize_rows
 from skdict.ops._threads import run_blocks, single_threaded_blas, split
 from skdict.ops.codes import CodeMatrix
+from skdict.ops.gram import gram_matrix
 
 #: Largest (rows x n_components) block of correlations held at once.
 _BLOCK_ELEMENTS = 1 << 24
@@ -109,7 +110,7 @@ def _unit_atoms(D):
 def unit_gram(D):
     """:math:`\\hat G = \\hat D \\hat D^\\top`, the Gram matrix of ``D``'s rows scaled to unit norm."""
     unit_atoms, _ = _unit_atoms(D)
-    return unit_atoms @ unit_atoms.T
+    return gram_matrix(unit_atoms)
 
 
 #: Atom-selection rules of :func:`matching_pursuit`.
@@ -175,7 +176,7 @@ def matching_pursuit(R, D, k, *, positive=False, selection=None, gram=None):
     unit_atoms, inverse_norms = _unit_atoms(D)
     n, m = R.shape[0], D.shape[0]
     if gram is None and m <= k * n:
-        gram = unit_atoms @ unit_atoms.T
+        gram = gram_matrix(unit_atoms)
     indices = xp.empty((n, k), dtype=xp.int64)
     unit_values = xp.empty((n, k), dtype=R.dtype)
     # A zero atom's correlation is always 0: the signed rule would pick it (a step that changes nothing)

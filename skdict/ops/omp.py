@@ -38,6 +38,7 @@ from dataclasses import dataclass
 
 from skdict._array import get_namespace
 from skdict.ops.codes import CodeMatrix
+from skdict.ops.gram import gram_matrix
 
 #: Largest number of elements of the per-block state (correlations and L^{-1}) held at once.
 _BLOCK_ELEMENTS = 1 << 23
@@ -96,7 +97,7 @@ def orthogonal_matching_pursuit(X, D, k, *, tol=None, gram=None):
     if tol is not None and not tol >= 0:
         raise ValueError(f"tol must be None or a float >= 0 (a squared residual norm), got {tol!r}.")
     if gram is None:
-        gram = D @ D.T
+        gram = gram_matrix(D)
     n = X.shape[0]
     indices = xp.zeros((n, k), dtype=xp.int64)
     values = xp.zeros((n, k), dtype=X.dtype)

@@ -42,6 +42,7 @@ from skdict.ops.fista import (
     run_fista,
     trivial_info,
 )
+from skdict.ops.gram import gram_matrix
 
 #: Atoms in a sample's first working set (beyond the support of a warm start).
 INITIAL_SIZE = 16
@@ -225,7 +226,7 @@ def working_set_fista(
     first_size = int(size_classes(xp.asarray([initial_size]), n_components)[0])
     if tol == 0 or alpha == 0 or n_samples == 0 or first_size > dense_above * n_components:
         return fista(X, D, alpha, max_iter=max_iter, init=init, return_info=return_info, **plain)
-    G = D @ D.T if gram is None else gram.astype(dtype, copy=False)
+    G = gram_matrix(D) if gram is None else gram.astype(dtype, copy=False)
     L = lipschitz_constant(D, gram=G) if lipschitz is None else float(lipschitz)
     if L == 0.0:
         return xp.zeros((n_samples, n_components), dtype=dtype), (trivial_info(xp, n_samples, dtype) if return_info else 0)

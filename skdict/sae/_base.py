@@ -212,7 +212,8 @@ TRAINING_ATTRIBUTES_DOC = """\
     n_samples_seen_ : int
         Training samples read since initialisation.
     n_iter_ : int
-        Epochs begun since initialisation (a warm-start ``fit`` and ``partial_fit`` add to it, as to ``history_``).
+        Epochs since initialisation, one per ``history_`` record (a warm-start ``fit`` and ``partial_fit`` add to
+        it); the last epoch of a fit may be partial, and an epoch that diverged is not counted.
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Defined when ``X`` has string column names.
