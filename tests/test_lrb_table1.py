@@ -96,3 +96,17 @@ def test_from_json_prints_saved_runs_in_table_order(table1, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "target_l0 16" in printed and printed.count("batch1024") == 2
     assert "12.50" in printed and "56.42" in printed  # skdict's figure beside the paper's crosscoder row
+
+
+def test_a_row_off_its_target_l0_says_so_and_a_row_on_it_does_not(table1):
+    """A penalty row steered to target_l0 that ended further from it than the estimator's tolerance is labelled,
+    from the recorded figures (a missed target must not read as a spent budget only)."""
+    def row(l0, **extra):
+        return {"row": "JumpReLUSAE", "anchored": False, "gt_recovery": 0.0, "m_ip": 0.6, "explained_variance": 0.9,
+                "l0": l0, "dead_fraction": 0.0, "steps": 980, "n_iter": 10, "budget_spent": False,
+                "fit_seconds": 1.0, **extra}
+
+    missed, met, untargeted = row(78.8, target_l0=16.0), row(17.0, target_l0=16.0), row(78.8)
+    assert table1.off_target(missed) and not table1.off_target(met) and not table1.off_target(untargeted)
+    lines = table1.format_table([missed, met, untargeted]).splitlines()[2:]
+    assert ["target L0 16 missed" in line for line in lines] == [True, False, False]
