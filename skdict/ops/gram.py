@@ -15,12 +15,13 @@ crashes, 14,000 × 768 does not; float32 crashes at 32,000 × 768; with
 numpy/numpy#19685 (open since 2021, 80,000 × 3,072). A 16,000-atom dictionary is
 the width of seed 000's Table 1, so this is not a corner.
 
-A block of rows ``A[i:j] @ A.T`` is not a product with the operand's own
-transpose, so BLAS runs a general product (``?gemm``) for it; the blocks write
-straight into the output, with no copy of ``A``. A matrix of at most
-:data:`GRAM_BLOCK_ROWS` rows is one ``A @ A.T`` (the crash needs far larger).
-The general product does twice the floating-point work of ``syrk``, which only
-matters for the large Grams that need the guard.
+A block of rows times the rows from it on, ``A[i:j] @ A[i:].T``, is not a
+product with the operand's own transpose (the shapes differ), so BLAS runs a
+general product (``?gemm``) for it and writes the block's part of the upper
+triangle straight into the output; the lower triangle is its mirror. That is
+the floating-point work of ``syrk`` (half a full product, plus the diagonal
+blocks) with no copy of ``A``, and ``G`` is exactly symmetric. A matrix of at
+most :data:`GRAM_BLOCK_ROWS` rows is one ``A @ A.T`` (the crash needs far larger).
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def gram_matrix(A, *, block_rows=GRAM_BLOCK_ROWS):
     -------
     G : array of shape (n_rows, n_rows)
         ``A``'s dtype and namespace; ``G[i, j]`` is the inner product of rows ``i``
-        and ``j``. Symmetric up to rounding (the blocks are separate products).
+        and ``j``; exactly symmetric.
 
     Raises
     ------
@@ -69,5 +70,6 @@ def gram_matrix(A, *, block_rows=GRAM_BLOCK_ROWS):
     G = xp.empty((n, n), dtype=A.dtype)
     for start in range(0, n, block_rows):
         stop = min(start + block_rows, n)
-        G[start:stop] = A[start:stop] @ A.T
+        G[start:stop, start:] = A[start:stop] @ A[start:].T  # this block's rows, on and right of the diagonal
+        G[stop:, start:stop] = G[start:stop, stop:].T  # mirrored below it
     return G
